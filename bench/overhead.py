@@ -1,0 +1,129 @@
+"""Per-job overhead: a one-step job on a small repository, end to end through the daemon,
+against the same work done by hand in the same run.
+
+Daemon side (one job at a time, `EXECUTOR_MAXIMUM_NUM_JOBS=1`, poll interval 100 ms):
+enqueue → dequeue → clone through the executor's git proxy from the sandbox → `docker run` of
+the step → logs → mark complete. Measured as the sandbox's `finished_at - queued_at`, and
+executor-side as the span of the job's execution log entries (first `startTime` to the last
+entry's end).
+
+By hand: `git init` + `git fetch --depth=1 file://<repo> <commit>` + `git checkout`, then
+`docker run --rm -v <dir>:/data -w /data executor-busybox:latest sh script` of the same script.
+
+    .venv/bin/python -m bench.overhead [--jobs 10] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._common import (
+    FINAL,
+    IMAGE,
+    Bench,
+    daemon,
+    git,
+    make_repo,
+    median,
+    percentile,
+    report,
+    sandbox,
+    step_job,
+    wait_until,
+)
+
+REPO = "github.com/bench/overhead"
+COMMANDS = ("cat README.md", "ls src | wc -l", "echo done")
+
+
+def _parse_time(text: str) -> float:
+    """An RFC 3339 (Go `RFC3339Nano`) UTC time as epoch seconds."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def executor_span(logs: list[dict[str, Any]]) -> float:
+    """Seconds from the first log entry's start to the end of the last one."""
+    starts = [_parse_time(e["startTime"]) for e in logs]
+    ends = [_parse_time(e["startTime"]) + e.get("durationMs", 0) / 1000 for e in logs]
+    return max(ends) - min(starts)
+
+
+def run_daemon_job(box: Bench, head: str) -> tuple[float, float]:
+    """Enqueue one job, wait for it; (enqueue→finished seconds, executor-side seconds)."""
+    job_id = box.enqueue(step_job(REPO, head, *COMMANDS))
+    record = wait_until(
+        lambda: (r := box.record(job_id)).state in FINAL and r, timeout=120, interval=0.01
+    )
+    if record.state != "completed":
+        raise RuntimeError(f"job {job_id} ended {record.state}: {record.failure_message}")
+    return record.finished_at - record.queued_at, executor_span(record.execution_logs)
+
+
+def run_by_hand(repo: Path, head: str, scratch: Path) -> float:
+    """git init + shallow fetch + checkout, then docker run of the same script; seconds."""
+    work = Path(tempfile.mkdtemp(dir=scratch))
+    start = time.perf_counter()
+    git(work, "init", "--quiet")
+    git(work, "-c", "protocol.version=2", "fetch", "--quiet", "--depth=1", f"file://{repo}", head)
+    git(work, "checkout", "--quiet", "--force", head)
+    (work / ".script.sh").write_text("set -e\n" + "\n".join(COMMANDS) + "\n")
+    argv = ["docker", "run", "--rm", "-v", f"{work}:/data", "-w", "/data", IMAGE]
+    subprocess.run([*argv, "sh", ".script.sh"], check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(work, ignore_errors=True)
+    return elapsed
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    return {"median": median(values), "p90": percentile(values, 90)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="3 jobs")
+    args = parser.parse_args(argv)
+    n = 3 if args.quick else args.jobs
+    with sandbox() as box:
+        repo, head = make_repo(box.scratch)
+        box.add_repo(REPO, repo)
+        with daemon(box, maximum_num_jobs="1"):
+            run_daemon_job(box, head)  # warm-up: first poll, image lookup
+            run_by_hand(repo, head, box.scratch)
+            e2e, span, hand = [], [], []
+            for _ in range(n):  # interleaved, so load changes hit both sides alike
+                total, executor = run_daemon_job(box, head)
+                e2e.append(total)
+                span.append(executor)
+                hand.append(run_by_hand(repo, head, box.scratch))
+    result = {
+        "jobs": n,
+        "daemon_e2e_s": summarize(e2e),
+        "daemon_executor_side_s": summarize(span),
+        "by_hand_s": summarize(hand),
+        "ratio_median": median(e2e) / median(hand),
+        "ratio_executor_side_median": median(span) / median(hand),
+    }
+    rows = [
+        ("jobs", n),
+        ("daemon enqueue→completed median s", median(e2e)),
+        ("daemon enqueue→completed p90 s", percentile(e2e, 90)),
+        ("daemon executor-side median s", median(span)),
+        ("daemon executor-side p90 s", percentile(span, 90)),
+        ("by hand (git fetch + docker run) median s", median(hand)),
+        ("by hand p90 s", percentile(hand, 90)),
+        ("ratio e2e / by hand (median)", result["ratio_median"]),
+        ("ratio executor-side / by hand (median)", result["ratio_executor_side_median"]),
+    ]
+    report("overhead", rows, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The HTTP edge shared by every frontend call: URL joining, retries, status mapping.
+
+Sourcegraph's `cmd/executor/internal/apiclient/baseclient.go` in spirit. Retries happen here
+and only here (STYLE.md rule 5): connection errors, timeouts, 429 and 5xx are retried with
+capped, jittered exponential backoff that honours `Retry-After`; 401/403 raise
+`ApiUnauthorized` at once; other non-2xx raise `ApiRejected`; a 2xx body that is not JSON
+raises `ApiDecodeError`.
+
+SECURITY: headers (tokens) never reach an exception message, a log line or a metric label.
+Knows nothing of the queue API's meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from executor.errors import (
+    ApiDecodeError,
+    ApiError,
+    ApiRejected,
+    ApiUnauthorized,
+    ApiUnavailable,
+)
+
+__all__ = [
+    "BaseClient",
+    "Observer",
+    "RetryPolicy",
+    "decode_json",
+    "first_error",
+    "is_transient",
+    "never_sent",
+]
+
+# op, seconds, failed: the metrics module plugs in here without this module importing it.
+Observer = Callable[[str, float, bool], None]
+
+
+class RetryPolicy:
+    """How hard to try a transient failure before giving up."""
+
+    def __init__(
+        self, *, attempts: int = 6, deadline: float = 30.0, base: float = 0.05, cap: float = 2.0
+    ) -> None:
+        self.attempts = attempts
+        self.deadline = deadline
+        self.base = base
+        self.cap = cap
+
+
+def is_transient(err: BaseException) -> bool:
+    return isinstance(err, ApiUnavailable)
+
+
+def never_sent(err: BaseException) -> bool:
+    return isinstance(err, ApiUnavailable) and err.status is None and "connect" in str(err)
+
+
+class BaseClient:
+    """One pooled `httpx.AsyncClient` and the call/retry/status plumbing."""
+
+    def __init__(
+        self,
+        *,
+        frontend_url: str,
+        user_agent: str,
+        retry: RetryPolicy | None = None,
+        observe: Observer | None = None,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base = frontend_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+        self._observe = observe
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            transport=transport,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            headers={"User-Agent": user_agent},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        *,
+        retry: bool = True,
+        retry_if: Callable[[BaseException], bool] = is_transient,
+        before: Callable[[RetryCallState], None] | None = None,
+    ) -> httpx.Response:
+        policy = self._retry
+        attempts = policy.attempts if retry else 1
+        started = time.monotonic()
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(retry_if),
+                stop=stop_after_attempt(attempts) | stop_after_delay(policy.deadline),
+                wait=_RetryAfterWait(policy),
+                reraise=True,
+                before=before or _no_op,
+            ):
+                with attempt:
+                    return await self._send(op, method, path, headers, body)
+        except ApiError:
+            self._record(op, started, failed=True)
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, op: str, method: str, path: str, headers: dict[str, str], body: Any
+    ) -> httpx.Response:
+        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else b"null"
+        started = time.monotonic()
+        try:
+            response = await self._http.request(
+                method,
+                self._base + path,
+                content=content,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            raise ApiUnavailable(
+                op, f"connect: cannot reach the frontend ({type(err).__name__})"
+            ) from None
+        except httpx.TimeoutException as err:
+            raise ApiUnavailable(op, f"timeout ({type(err).__name__})") from None
+        except httpx.TransportError as err:
+            raise ApiUnavailable(op, f"transport error ({type(err).__name__})") from None
+        status = response.status_code
+        if status in (200, 204):
+            self._record(op, started, failed=False)
+            return response
+        text = response.text
+        if status == 429 or status >= 500:
+            raise ApiUnavailable(
+                op,
+                f"unexpected status code {status}: {text.strip()[:300]}",
+                status=status,
+                retry_after=_retry_after(response),
+            )
+        if status in (401, 403):
+            raise ApiUnauthorized(op, status, text)
+        raise ApiRejected(op, status, text)
+
+    def _record(self, op: str, started: float, *, failed: bool) -> None:
+        if self._observe is not None:
+            self._observe(op, time.monotonic() - started, failed)
+
+
+class _RetryAfterWait:
+    """Jittered exponential backoff, but never sooner than a server's `Retry-After`."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._jitter = wait_random_exponential(multiplier=policy.base, max=policy.cap)
+        self._cap = policy.cap
+
+    def __call__(self, state: RetryCallState) -> float:
+        delay = float(self._jitter(state))
+        outcome = state.outcome
+        err = outcome.exception() if outcome is not None else None
+        hinted = err.retry_after if isinstance(err, ApiUnavailable) else None
+        if hinted is not None:
+            delay = max(delay, min(hinted, 30.0))
+        return delay
+
+
+def _no_op(_: RetryCallState) -> None:
+    return None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def decode_json(response: httpx.Response, op: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "unknown content type")
+        raise ApiDecodeError(
+            op, f"response is not JSON ({kind}): {response.text.strip()[:120]!r}"
+        ) from None
+
+
+def first_error(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{loc}: {first.get('msg')}"
+    return str(err)

@@ -1,0 +1,316 @@
+"""Every `EXECUTOR_*` setting: typed, defaulted as Sourcegraph does, described, validated at once.
+
+Source: `cmd/executor/internal/config/config.go` (see `shared/spec/executor-protocol.md` §1).
+Values parse the way Go parses them there: durations with `time.ParseDuration` (`1s`, `30m`),
+booleans with `strconv.ParseBool`, integers with `strconv.Atoi`, sizes such as `12G`.
+Every problem is collected and reported together, each naming its variable; secrets never
+appear in a message.
+
+Deviations, on purpose:
+- `EXECUTOR_USE_FIRECRACKER` defaults to false; switched on, it is one "not supported" error, as
+  is any `EXECUTOR_KUBERNETES_*` setting: this executor has only the Docker runtime.
+- `EXECUTOR_FRONTEND_PASSWORD_FILE` may hold the token instead of the environment.
+- Our additions are marked "(ours)" in their descriptions.
+
+This is the only module that reads the process environment (it is handed a mapping); it knows
+no other module of the project.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from executor.errors import ConfigError
+from executor.goparse import (
+    TRUE_SPELLINGS,
+    format_go_duration,
+    parse_data_size,
+    parse_go_bool,
+    parse_go_duration,
+    parse_go_int,
+)
+
+__all__ = [
+    "VALID_QUEUE_NAMES",
+    "Settings",
+    "format_go_duration",
+    "help_text",
+    "load_settings",
+    "parse_data_size",
+    "parse_go_bool",
+    "parse_go_duration",
+]
+
+VALID_QUEUE_NAMES = ("batches", "codeintel")
+PREFIX = "EXECUTOR_"
+
+
+def _size(value: object) -> str:
+    text = str(value).strip()
+    if text not in ("", "0"):
+        parse_data_size(text)
+    return text
+
+
+GoDuration = Annotated[float, BeforeValidator(parse_go_duration)]
+GoBool = Annotated[bool, BeforeValidator(parse_go_bool)]
+GoInt = Annotated[int, BeforeValidator(parse_go_int)]
+DataSize = Annotated[str, BeforeValidator(_size)]
+
+
+class Settings(BaseSettings):
+    """The executor's configuration. Build it with `load_settings(os.environ)`."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+
+    frontend_url: str = Field(default="", description="Base URL of the Sourcegraph instance.")
+    frontend_password: SecretStr = Field(
+        default=SecretStr(""),
+        description="The shared executor access token (site config executors.accessToken).",
+    )
+    frontend_password_file: str = Field(
+        default="", description="(ours) A file holding the access token instead of the env."
+    )
+    queue_name: str = Field(default="", description="The single queue to process.")
+    queue_names: str = Field(default="", description="Comma-separated queues to process.")
+    queue_poll_interval: GoDuration = Field(default=1.0, description="Delay between dequeues.")
+    maximum_num_jobs: GoInt = Field(default=1, description="Number of concurrent jobs.")
+    use_firecracker: GoBool = Field(
+        default=False, description="Firecracker isolation (not supported here; must be false)."
+    )
+    keep_workspaces: GoBool = Field(default=False, description="Keep workspaces after jobs.")
+    docker_host_mount_path: str = Field(
+        default="", description="Docker-in-Docker: host path that holds the workspaces."
+    )
+    docker_additional_mounts: str = Field(
+        default="", description="Semicolon-separated docker --mount specs for every step."
+    )
+    job_num_cpus: GoInt = Field(default=4, description="CPUs per job (0 = unbounded).")
+    job_memory: DataSize = Field(default="12G", description="Memory per job (0 = unbounded).")
+    firecracker_disk_space: DataSize = Field(default="20G", description="Disk per job.")
+    maximum_runtime_per_job: GoDuration = Field(default=1800.0, description="Per-job deadline.")
+    cleanup_task_interval: GoDuration = Field(default=60.0, description="Janitor interval.")
+    num_total_jobs: GoInt = Field(default=0, description="Exit 0 after this many jobs (0 = ∞).")
+    max_active_time: GoDuration = Field(default=0.0, description="Exit 0 after this time.")
+    docker_registry_mirror_url: str = Field(default="", description="Registry mirrors.")
+    docker_add_host_gateway: GoBool = Field(
+        default=False, description="Add host.docker.internal:host-gateway to step containers."
+    )
+    docker_auth_config: str = Field(
+        default="", description='Docker config JSON {"auths":{...}} for pulling step images.'
+    )
+    vm_prefix: str = Field(default="executor", description="Name prefix for VMs (unused).")
+    heartbeat_interval: GoDuration = Field(default=5.0, description="(ours) Heartbeat period.")
+    docker_stop_timeout: GoDuration = Field(
+        default=5.0, description="(ours) Grace between docker stop's SIGTERM and SIGKILL."
+    )
+    job_pids_limit: GoInt = Field(
+        default=4096, description="(ours) --pids-limit per step container (0 = none)."
+    )
+    log_entry_max_bytes: DataSize = Field(
+        default="16M", description="(ours) Output kept per log entry: head and tail past this."
+    )
+    metrics_port: GoInt = Field(default=0, description="(ours) Port for /metrics (0 = off).")
+    metrics_host: str = Field(default="127.0.0.1", description="(ours) Address for /metrics.")
+    log_format: str = Field(
+        default="auto", description="(ours) auto (console on a TTY, else JSON), json or console."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() hands the environment in explicitly, so tests never see os.environ.
+        return (init_settings,)
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues to poll, in configured order."""
+        if self.queue_names:
+            return [q.strip() for q in self.queue_names.split(",") if q.strip()]
+        return [self.queue_name] if self.queue_name else []
+
+    @property
+    def token(self) -> str:
+        """The executor access token (keep it out of logs: it is redacted everywhere)."""
+        return self.frontend_password.get_secret_value()
+
+    @property
+    def log_entry_max(self) -> int:
+        return parse_data_size(self.log_entry_max_bytes)
+
+    @property
+    def executor_name(self) -> str:
+        """`<hostname>-<uuid>`, fixed for the life of this Settings object."""
+        return _executor_name()
+
+
+_NAME_CACHE: dict[str, str] = {}
+
+
+def _executor_name() -> str:
+    if "name" not in _NAME_CACHE:
+        _NAME_CACHE["name"] = f"{socket.gethostname()}-{uuid.uuid4()}"
+    return _NAME_CACHE["name"]
+
+
+# Sourcegraph's fallback names for two variables.
+_FALLBACKS = {"JOB_NUM_CPUS": "FIRECRACKER_NUM_CPUS", "JOB_MEMORY": "FIRECRACKER_MEMORY"}
+_SECRET_FIELDS = {"frontend_password", "docker_auth_config"}
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Parse and validate settings from `environ`; raise ConfigError listing every problem."""
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        key = PREFIX + name.upper()
+        raw = environ.get(key)
+        if raw is None and name.upper() in _FALLBACKS:
+            raw = environ.get(PREFIX + _FALLBACKS[name.upper()])
+        if raw is not None and raw != "":
+            values[name] = raw
+    problems: list[str] = []
+    problems += _token_from_file(values)
+    problems += _unsupported(environ, values)
+    settings: Settings | None = None
+    try:
+        settings = Settings(**values)
+    except ValidationError as err:
+        for item in err.errors():
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            message = str(item["msg"]).removeprefix("Value error, ")
+            shown = "" if field in _SECRET_FIELDS else str(values.get(field, ""))
+            problems.append(f'invalid value "{shown}" for {PREFIX}{field.upper()}: {message}')
+    problems += _cross_field(values)
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None
+    return settings
+
+
+def _token_from_file(values: dict[str, Any]) -> list[str]:
+    path = values.pop("frontend_password_file", "")
+    if not path:
+        if not values.get("frontend_password"):
+            return [f'invalid value "" for {PREFIX}FRONTEND_PASSWORD: no value supplied']
+        return []
+    if values.get("frontend_password"):
+        return [
+            f"{PREFIX}FRONTEND_PASSWORD and {PREFIX}FRONTEND_PASSWORD_FILE are both set; "
+            "set only one"
+        ]
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as err:
+        return [f"{PREFIX}FRONTEND_PASSWORD_FILE: cannot read {path}: {err.strerror}"]
+    if not token:
+        return [f"{PREFIX}FRONTEND_PASSWORD_FILE: {path} is empty"]
+    values["frontend_password"] = token
+    values["frontend_password_file"] = path
+    return []
+
+
+def _unsupported(environ: Mapping[str, str], values: dict[str, Any]) -> list[str]:
+    problems = []
+    raw = values.get("use_firecracker")
+    if raw is not None and str(raw).strip() in TRUE_SPELLINGS:
+        problems.append(
+            f"{PREFIX}USE_FIRECRACKER=true: Firecracker is not supported by this executor; "
+            "unset it or set it to false to run jobs in Docker"
+        )
+    kube = sorted(k for k, v in environ.items() if k.startswith(PREFIX + "KUBERNETES_") and v)
+    if kube:
+        problems.append(
+            f"{', '.join(kube)}: the Kubernetes runtime is not supported by this executor; "
+            "unset these variables to run jobs in Docker"
+        )
+    return problems
+
+
+def _cross_field(values: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    url = str(values.get("frontend_url", ""))
+    if not url:
+        problems.append(f'invalid value "" for {PREFIX}FRONTEND_URL: no value supplied')
+    else:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(
+                f"{PREFIX}FRONTEND_URL must be in the format scheme://host (and optionally :port)"
+            )
+        elif parts.hostname == "host.docker.internal":
+            gateway = str(values.get("docker_add_host_gateway", "false")).strip()
+            if gateway not in TRUE_SPELLINGS:
+                problems.append(
+                    "Making the executor talk to host.docker.internal but not allowing host "
+                    f"gateway access using {PREFIX}DOCKER_ADD_HOST_GATEWAY can cause "
+                    "connectivity problems"
+                )
+    single, multi = values.get("queue_name", ""), values.get("queue_names", "")
+    if bool(single) == bool(multi):
+        problems.append(f"exactly one of {PREFIX}QUEUE_NAME or {PREFIX}QUEUE_NAMES must be set")
+    names = [str(single)] if single else [q.strip() for q in str(multi).split(",")]
+    bad = [n for n in names if n and n not in VALID_QUEUE_NAMES] + [n for n in names if not n]
+    if (single or multi) and bad:
+        var = "QUEUE_NAME" if single else "QUEUE_NAMES"
+        problems.append(
+            f"invalid queue name(s) {', '.join(repr(b) for b in bad)} in {PREFIX}{var}; "
+            f"supported queue names are {', '.join(VALID_QUEUE_NAMES)}"
+        )
+    auth = values.get("docker_auth_config")
+    if auth:
+        try:
+            parsed = json.loads(str(auth))
+            if not isinstance(parsed, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            # The message is json's own (a position), never the secret text itself.
+            detail = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
+            problems.append(f"invalid {PREFIX}DOCKER_AUTH_CONFIG, failed to parse: {detail}")
+    for spec in filter(None, str(values.get("docker_additional_mounts", "")).split(";")):
+        targets = [
+            p for p in spec.split(",") if p.split("=")[0] in ("target", "dst", "destination")
+        ]
+        if len(targets) > 1:
+            problems.append(
+                f"invalid {PREFIX}DOCKER_ADDITIONAL_MOUNTS, failed to parse due to incorrect "
+                "separator"
+            )
+    return problems
+
+
+def help_text() -> str:
+    """Every variable with its default and description, for `executor run --help`."""
+    lines = ["Environment variables:"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = ""
+        if name in {
+            "queue_poll_interval",
+            "maximum_runtime_per_job",
+            "cleanup_task_interval",
+            "max_active_time",
+            "heartbeat_interval",
+            "docker_stop_timeout",
+        }:
+            default = format_go_duration(float(default))
+        elif isinstance(default, bool):
+            default = str(default).lower()
+        shown = f" (default: {default})" if default not in ("", None) else ""
+        lines.append(f"  {PREFIX}{name.upper():<34} {field.description}{shown}")
+    return "\n".join(lines)

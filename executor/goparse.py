@@ -1,0 +1,114 @@
+"""Go's value syntaxes, parsed as Go parses them: durations, booleans, integers, data sizes.
+
+`time.ParseDuration`, `strconv.ParseBool`, `strconv.Atoi` and the size strings Sourcegraph's
+config accepts (`12G`). Error messages are Go's own. Pure; imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "FALSE_SPELLINGS",
+    "TRUE_SPELLINGS",
+    "format_go_duration",
+    "parse_data_size",
+    "parse_go_bool",
+    "parse_go_duration",
+    "parse_go_int",
+]
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(value: object) -> float:
+    """Seconds from a Go duration string (`time.ParseDuration`); numbers pass through."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    original = text
+    sign = 1.0
+    if text[:1] in "+-" and text:
+        sign = -1.0 if text[0] == "-" else 1.0
+        text = text[1:]
+    if text == "0":
+        return 0.0
+    if not text:
+        raise ValueError(f'time: invalid duration "{original}"')
+    total, pos = 0.0, 0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if not match or match.group(1) in ("", "."):
+            if match is None and re.match(r"\d*\.?\d*$", text[pos:]):
+                raise ValueError(f'time: missing unit in duration "{original}"')
+            raise ValueError(f'time: invalid duration "{original}"')
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    return sign * total
+
+
+def format_go_duration(seconds: float) -> str:
+    """Go's `Duration.String()` for whole seconds and above (`30m0s`, `1h0m0s`, `1s`, `0s`)."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    frac = seconds - whole
+    sec_text = f"{secs + frac:g}s"
+    if hours:
+        return f"{hours}h{minutes}m{sec_text}"
+    if minutes:
+        return f"{minutes}m{sec_text}"
+    return sec_text
+
+
+TRUE_SPELLINGS = {"1", "t", "T", "TRUE", "true", "True"}
+FALSE_SPELLINGS = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def parse_go_bool(value: object) -> bool:
+    """`strconv.ParseBool`: exactly the twelve spellings Go accepts."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text in TRUE_SPELLINGS:
+        return True
+    if text in FALSE_SPELLINGS:
+        return False
+    raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+def parse_go_int(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
+    return int(text)
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_data_size(value: str) -> int:
+    """Bytes from `12G`, `512M`, `1GB`, `1GiB` or a plain byte count (binary multiples)."""
+    match = _SIZE.match(value)
+    if not match:
+        raise ValueError(
+            f'invalid data size "{value}": want a number with an optional unit such as 512M or 12G'
+        )
+    number, unit = float(match.group(1)), match.group(2).lower()
+    return int(number * 1024 ** "bkmgtp".index(unit or "b"))

@@ -1,0 +1,307 @@
+"""One job from start to end: workspace, docker steps, cliSteps, teardown, final log flush.
+
+The only place where workspace, runtime, logstream and the batch engine meet
+(`shared/spec/executor-protocol.md` §4, §5, §7.2). Order of the end-of-job actions is
+Sourcegraph's: runtime cleanup, then the `teardown.fs` entry, then the logger's flush; the
+worker sends the mark afterwards. Cleanup runs even when the job is cancelled (deadline,
+heartbeat cancel, second signal), shielded from further cancellation, and its errors are added
+to the job's error as notes, never replacing it. A failed final log flush fails the job.
+
+Must not know HTTP or the poll loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from executor.errors import JobError, LogFlushFailed, StepFailed, WorkspaceError
+from executor.logstream import ExecutionLogger, LogEntryHandle, LogSink, Redactor
+from executor.runtime import Runtime, write_docker_auth_config
+from executor.runtime_argv import (
+    ContainerSpec,
+    DockerOptions,
+    container_labels,
+    container_name,
+    docker_argv,
+    script_content,
+    script_name,
+)
+from executor.wire import CliStep, Job
+from executor.workspace import FilesClient, Workspace, prepare_workspace, teardown_workspace
+
+__all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
+
+log = structlog.get_logger("executor.handler")
+
+SCRIPTS_DIR = ".sourcegraph-executor"
+
+
+class CliStepRunner(Protocol):
+    """Answers a cliStep (`src …` arguments) on the host; returns the exit code."""
+
+    async def run_cli_step(
+        self,
+        job: Job,
+        workspace: Workspace,
+        step: CliStep,
+        handle: LogEntryHandle,
+        *,
+        env: Mapping[str, str],
+        docker_config_dir: str | None,
+    ) -> int: ...
+
+
+@dataclass(frozen=True)
+class HandlerOptions:
+    """What the handler needs from the configuration, as plain values."""
+
+    workspace_root: Path
+    executor_name: str
+    host_label: str
+    frontend_url: str
+    executor_token: str
+    docker: DockerOptions
+    forwarded_env: Mapping[str, str]
+    keep_workspaces: bool = False
+    log_max_bytes: int = 16 * 1024 * 1024
+    log_interval: float = 1.0
+    docker_auth_config: Mapping[str, Any] = field(default_factory=dict)
+    lock_path: str = ""
+
+
+class JobHandler:
+    """Runs jobs; satisfies `worker.Handler`."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        sink: LogSink,
+        files: FilesClient,
+        options: HandlerOptions,
+        cli_steps: CliStepRunner | None = None,
+        observe_command: Callable[[str, float, bool], None] | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self._sink = sink
+        self._files = files
+        self._opts = options
+        self._cli = cli_steps
+        self._observe = observe_command
+
+    async def handle(self, job: Job) -> None:
+        opts = self._opts
+        # SECURITY: every byte of command and output passes this redactor before upload.
+        redactor = Redactor.for_job(job, opts.executor_token)
+        logger = ExecutionLogger(
+            self._sink, job, redactor, max_bytes=opts.log_max_bytes, interval=opts.log_interval
+        )
+        state: dict[str, Any] = {}
+        try:
+            await self._run(job, logger, state)
+        except BaseException as err:
+            await _shielded(self._cleanup(job, logger, state, err))
+            raise
+        await _shielded(self._cleanup(job, logger, state, None))
+
+    async def _run(self, job: Job, logger: ExecutionLogger, state: dict[str, Any]) -> None:
+        opts = self._opts
+        scripts = [
+            (script_name(job.id, i, job.repository_name, job.commit), script_content(s.commands))
+            for i, s in enumerate(job.docker_steps)
+        ]
+        opts.workspace_root.mkdir(parents=True, exist_ok=True)
+        workspace = await prepare_workspace(
+            job,
+            root=opts.workspace_root,
+            executor_name=opts.executor_name,
+            frontend_url=opts.frontend_url,
+            executor_token=opts.executor_token,
+            logger=logger,
+            files=self._files,
+            env=opts.forwarded_env,
+            scripts=scripts,
+        )
+        state["workspace"] = workspace
+        auth = job.docker_auth_config.to_wire() if job.docker_auth_config.auths else None
+        if auth is None and opts.docker_auth_config:
+            auth = dict(opts.docker_auth_config)
+        if auth:
+            state["auth_dir"] = write_docker_auth_config(auth, opts.workspace_root)
+        config_dir = str(state["auth_dir"]) if "auth_dir" in state else None
+        await self._docker_steps(job, workspace, logger, [n for n, _ in scripts], config_dir)
+        for index, step in enumerate(job.cli_steps):
+            await self._cli_step(job, workspace, logger, index, step, config_dir)
+
+    async def _docker_steps(
+        self,
+        job: Job,
+        workspace: Workspace,
+        logger: ExecutionLogger,
+        script_names: list[str],
+        config_dir: str | None,
+    ) -> None:
+        opts = self._opts
+        skip_until = ""
+        for index, step in enumerate(job.docker_steps):
+            if skip_until and step.key != skip_until:
+                continue
+            skip_until = ""
+            key = f"step.docker.{step.key or index}"
+            spec = ContainerSpec(
+                image=step.image,
+                script_path=f"{SCRIPTS_DIR}/{script_names[index]}",
+                workspace_dir=str(workspace.path),
+                dir=step.dir,
+                env=list(step.env),
+                name=container_name(opts.executor_name, job.id, index),
+                labels=container_labels(
+                    executor_name=opts.executor_name,
+                    job_id=job.record_uid,
+                    host=opts.host_label,
+                    lock_path=opts.lock_path,
+                ),
+                docker_config_dir=config_dir,
+            )
+            try:
+                argv = docker_argv(spec, opts.docker)
+            except ValueError as err:
+                raise JobError(f'running command "{key}": {err}', step_key=key) from None
+            handle = logger.open(key, argv)
+            with structlog.contextvars.bound_contextvars(stepKey=key):
+                exit_code = await self._timed("exec", self._runtime.run(spec, opts.docker, handle))
+            handle.finalize(exit_code)
+            if exit_code != 0:
+                raise StepFailed(
+                    f'running command "{key}": command failed with exit code {exit_code}',
+                    exit_code=exit_code,
+                    step_key=key,
+                )
+            if step.key.endswith(".pre"):
+                skip_until = _read_skip_file(workspace.path / step.dir)
+
+    async def _cli_step(
+        self,
+        job: Job,
+        workspace: Workspace,
+        logger: ExecutionLogger,
+        index: int,
+        step: CliStep,
+        config_dir: str | None,
+    ) -> None:
+        key = f"step.src.{step.key or index}"
+        handle = logger.open(key, ["src", *step.command])
+        if self._cli is None or step.command[:2] != ["batch", "exec"]:
+            handle.write(
+                "stderr",
+                f"src {' '.join(step.command[:2])}: not supported by this "
+                "executor (only `batch exec` cliSteps are)",
+            )
+            handle.finalize(1)
+            raise StepFailed(
+                f"failed to perform src-cli step: src {' '.join(step.command[:2])} is not "
+                "supported by this executor",
+                exit_code=1,
+                step_key=key,
+            )
+        env = dict(self._opts.forwarded_env)
+        for pair in step.env:
+            name, _, value = pair.partition("=")
+            env[name] = value
+        with structlog.contextvars.bound_contextvars(stepKey=key):
+            exit_code = await self._timed(
+                "exec",
+                self._cli.run_cli_step(
+                    job,
+                    workspace,
+                    step,
+                    handle,
+                    env=env,
+                    docker_config_dir=config_dir,
+                ),
+            )
+        handle.finalize(exit_code)
+        if exit_code != 0:
+            raise StepFailed(
+                f"failed to perform src-cli step: command failed with exit code {exit_code}",
+                exit_code=exit_code,
+                step_key=key,
+            )
+
+    async def _timed(self, op: str, work: Awaitable[int]) -> int:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        failed = True
+        try:
+            code = await work
+            failed = code != 0
+            return code
+        finally:
+            if self._observe is not None:
+                self._observe(op, loop.time() - started, failed)
+
+    async def _cleanup(
+        self,
+        job: Job,
+        logger: ExecutionLogger,
+        state: dict[str, Any],
+        error: BaseException | None,
+    ) -> None:
+        problems: list[str] = []
+        auth_dir = state.get("auth_dir")
+        if auth_dir is not None:
+            shutil.rmtree(auth_dir, ignore_errors=True)
+        workspace = state.get("workspace")
+        if workspace is not None:
+            try:
+                await teardown_workspace(workspace, logger, keep=self._opts.keep_workspaces)
+            except OSError as err:
+                problems.append(f"removing workspace: {err.strerror}")
+        try:
+            await logger.flush()
+        except LogFlushFailed as err:
+            if error is None:
+                raise
+            problems.append(str(err))
+        for problem in problems:
+            log.warning("teardown problem", problem=problem)
+            if error is not None:
+                error.add_note(problem)
+
+
+async def _shielded(work: Awaitable[None]) -> None:
+    """Run cleanup to its end even if the job's task is cancelled again meanwhile."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Cancelled while cleaning up: finish the cleanup, then let the cancel through.
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+def _read_skip_file(working_dir: Path) -> str:
+    """The batches `.pre` protocol (§4.8): `skip.json` names the next step to run, if any."""
+    path = working_dir / "skip.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError) as err:
+        raise WorkspaceError(f"reading skip.json: {err}") from None
+    finally:
+        path.unlink(missing_ok=True)
+    next_step = data.get("nextStep", "") if isinstance(data, dict) else ""
+    return str(next_step)

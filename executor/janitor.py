@@ -1,0 +1,370 @@
+"""The janitor: remove step containers and workspaces that no live job owns.
+
+Sourcegraph's Docker runtime has no janitor; it relies on `docker run --rm`, which leaves a running
+container behind when the executor dies (kill -9, OOM, host reboot mid-job). This one runs at
+start-up and every `EXECUTOR_CLEANUP_TASK_INTERVAL`, and it must never touch a live job, also
+when several daemons share one host (each with its own executor name).
+
+Ownership and liveness, the scheme every daemon follows:
+
+* **Liveness lock.** For its whole life a daemon holds an exclusive `fcntl.flock` on
+  `<workspace root>/.executor-<name>.lock` (`hold_liveness_lock`). The kernel drops the lock when
+  the process dies, however it dies, so "can I lock it?" answers "is that daemon dead?" without
+  PIDs, heartbeats or clocks. The descriptor is close-on-exec, so a surviving `docker` CLI child
+  cannot keep a dead daemon looking alive.
+* **Containers** carry labels (`executor.runtime_argv.container_labels`): executor name, job ID,
+  this host's label and the absolute path of the owner's lock file (so daemons with different
+  workspace roots can still judge each other).
+* **Workspaces** (`workspace-*` directories under the root) carry a marker file `OWNER_MARKER`
+  written right after creation (`write_owner_marker`): JSON with executor name, job ID, lock path.
+
+A container or workspace is an orphan when
+
+* it belongs to this executor and its job is not live (`live_jobs()`), or
+* it belongs to another executor whose lock file can be locked (dead) or does not exist, or
+* (workspaces only) it has no marker and is older than `unowned_grace` (a crash before the marker
+  was written, or a daemon that predates markers).
+
+Containers labelled for another host are never considered. Races with jobs that start during a
+sweep are avoided by listing first and reading `live_jobs()` afterwards: a job that is live when
+its resources were listed is still in the set. `live_jobs()` must therefore hold a job from before
+its workspace is created until after its teardown has finished. It may return record UIDs
+(`42-batches`) or job IDs; a marker or label holding either form of a live job counts as live.
+
+This module talks to Docker only through the `Runtime` Protocol and does not know jobs' meaning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from executor.runtime import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK, Runtime
+
+__all__ = [
+    "OWNER_MARKER",
+    "WORKSPACE_PREFIX",
+    "Janitor",
+    "JanitorCounters",
+    "LivenessLock",
+    "OwnerMarker",
+    "SweepResult",
+    "executor_alive",
+    "hold_liveness_lock",
+    "liveness_lock_path",
+    "read_owner_marker",
+    "write_owner_marker",
+]
+
+#: File inside every workspace naming its owner (see `write_owner_marker`).
+OWNER_MARKER = ".executor-owner"
+#: Directories under the workspace root the janitor may consider (Sourcegraph's naming).
+WORKSPACE_PREFIX = "workspace-"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_log = structlog.get_logger(__name__)
+
+
+def liveness_lock_path(root: str | os.PathLike[str], executor_name: str) -> Path:
+    """`<root>/.executor-<name>.lock`, with characters unsafe in a file name replaced."""
+    return Path(root) / f".executor-{_UNSAFE.sub('_', executor_name)}.lock"
+
+
+class LivenessLock:
+    """An exclusive flock held for the life of a daemon; release (or exit) to give it up."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Remove the lock file (if it is still ours) and drop the lock."""
+        if self._fd is None:
+            return
+        try:
+            if _same_file(self.path, self._fd):
+                self.path.unlink()
+        except OSError:
+            pass  # a janitor may already have removed it; the lock is what matters
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> LivenessLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def hold_liveness_lock(root: str | os.PathLike[str], executor_name: str) -> LivenessLock:
+    """Take this daemon's liveness lock; raises RuntimeError if another process holds it."""
+    path = liveness_lock_path(root, executor_name)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    while True:
+        fd = os.open(path, flags, 0o644)  # readable by siblings so they can probe it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"executor {executor_name!r} is already running ({path})") from None
+        # A janitor may have unlinked a stale file between our open and flock: then we would
+        # hold a lock nobody can see. Only a lock on the file at `path` counts.
+        if _same_file(path, fd):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return LivenessLock(path, fd)
+        os.close(fd)
+
+
+def executor_alive(lock_path: str | os.PathLike[str]) -> bool:
+    """Whether the daemon owning `lock_path` still holds it (a missing file means dead).
+
+    When the file cannot be opened for another reason (permissions), the owner counts as alive:
+    leaving an orphan for a later sweep is better than removing a live job.
+    """
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe lock if we got it
+    return False
+
+
+@dataclass(frozen=True)
+class OwnerMarker:
+    """Who created a workspace: executor name, job ID, and that executor's lock file."""
+
+    executor: str
+    job: str
+    lock: str = ""
+
+
+def write_owner_marker(
+    workspace: str | os.PathLike[str],
+    *,
+    executor_name: str,
+    job_id: int | str,
+    lock_path: str | os.PathLike[str] = "",
+) -> None:
+    """Write `OWNER_MARKER` into a new workspace (do it right after creating the directory)."""
+    data = {"executor": executor_name, "job": str(job_id), "lock": str(lock_path)}
+    (Path(workspace) / OWNER_MARKER).write_text(json.dumps(data), encoding="utf-8")
+
+
+def read_owner_marker(workspace: str | os.PathLike[str]) -> OwnerMarker | None:
+    """The workspace's owner, or None when the marker is missing or unreadable."""
+    try:
+        data = json.loads((Path(workspace) / OWNER_MARKER).read_text(encoding="utf-8"))
+        return OwnerMarker(str(data["executor"]), str(data["job"]), str(data.get("lock") or ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class JanitorCounters:
+    """Running totals, for metrics and the shutdown log line."""
+
+    containers_removed: int = 0
+    workspaces_removed: int = 0
+    errors: int = 0
+
+
+@dataclass
+class SweepResult:
+    """What one `run_once` removed (names and paths) and how many removals failed."""
+
+    containers: list[str] = field(default_factory=list)
+    workspaces: list[Path] = field(default_factory=list)
+    errors: int = 0
+
+
+class Janitor:
+    """Removes orphaned step containers and workspaces; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        executor_name: str,
+        host: str,
+        workspace_root: str | os.PathLike[str],
+        live_jobs: Callable[[], Iterable[int | str]],
+        interval: float = 60.0,
+        counters: JanitorCounters | None = None,
+        lock_path: str | os.PathLike[str] | None = None,
+        clean_workspaces: bool = True,
+        unowned_grace: float = 3600.0,
+    ) -> None:
+        """`host` is this host's `executor.host` label value; `live_jobs` returns this
+        executor's live job IDs. Set `clean_workspaces=False` when workspaces are kept on
+        purpose (EXECUTOR_KEEP_WORKSPACES)."""
+        self.runtime = runtime
+        self.executor_name = executor_name
+        self.host = host
+        self.root = Path(workspace_root)
+        self.live_jobs = live_jobs
+        self.interval = interval
+        self.counters = counters if counters is not None else JanitorCounters()
+        self.lock_path = Path(lock_path or liveness_lock_path(self.root, executor_name))
+        self.clean_workspaces = clean_workspaces
+        self.unowned_grace = unowned_grace
+
+    async def run_forever(self) -> None:
+        """Sweep now and then every `interval` seconds until cancelled; errors never stop it."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # noqa: BLE001 - counted and logged; the next sweep retries
+                self.counters.errors += 1
+                _log.exception("janitor sweep failed")
+            await asyncio.sleep(self.interval)
+
+    async def run_once(self) -> SweepResult:
+        """One sweep: orphaned containers, then orphaned workspaces, then dead lock files."""
+        result = SweepResult()
+        # List before reading live_jobs(): anything listed whose job is live is in the set.
+        containers = await self.runtime.list_containers({LABEL_HOST: self.host})
+        workspaces = await asyncio.to_thread(self._list_workspaces)
+        live = {str(job) for job in self.live_jobs()}
+        # Owners may record a record UID ("42-batches") or the bare job ID ("42"); accept both.
+        # This can only spare more, never remove more.
+        live |= {job.partition("-")[0] for job in live}
+        alive: dict[str, bool] = {}
+
+        def owner_alive(name: str, lock: str) -> bool:
+            path = lock or str(liveness_lock_path(self.root, name))
+            if path not in alive:
+                alive[path] = executor_alive(path)
+            return alive[path]
+
+        for info in containers:
+            owner = info.labels.get(LABEL_EXECUTOR)
+            if not owner or not self._orphan(owner, info.labels.get(LABEL_JOB, ""), live):
+                continue
+            if owner != self.executor_name and owner_alive(owner, info.labels.get(LABEL_LOCK, "")):
+                continue
+            try:
+                await self.runtime.remove_container(info.id or info.name)
+            except Exception as err:  # noqa: BLE001 - counted and logged; retried next sweep
+                result.errors += 1
+                _log.warning("could not remove orphaned container", container=info.name, err=err)
+                continue
+            result.containers.append(info.name)
+            _log.info("removed orphaned container", container=info.name, executor=owner)
+
+        for path, marker in workspaces:
+            if marker is None:
+                if not self._older_than_grace(path):
+                    continue
+            elif not self._orphan(marker.executor, marker.job, live) or (
+                marker.executor != self.executor_name and owner_alive(marker.executor, marker.lock)
+            ):
+                continue
+            try:
+                await asyncio.to_thread(_remove_tree, path)
+            except OSError as err:
+                result.errors += 1
+                _log.warning("could not remove orphaned workspace", path=str(path), err=err)
+                continue
+            result.workspaces.append(path)
+            _log.info("removed orphaned workspace", path=str(path))
+
+        await asyncio.to_thread(self._remove_dead_lock_files)
+        self.counters.containers_removed += len(result.containers)
+        self.counters.workspaces_removed += len(result.workspaces)
+        self.counters.errors += result.errors
+        return result
+
+    def _orphan(self, owner: str, job: str, live: set[str]) -> bool:
+        """Orphan unless it is our live job; other owners are then judged by their lock."""
+        return owner != self.executor_name or job not in live
+
+    def _list_workspaces(self) -> list[tuple[Path, OwnerMarker | None]]:
+        if not self.clean_workspaces:
+            return []
+        try:
+            with os.scandir(self.root) as scan:
+                entries = list(scan)
+        except FileNotFoundError:
+            return []
+        return [
+            (Path(e.path), read_owner_marker(e.path))
+            for e in entries
+            if e.name.startswith(WORKSPACE_PREFIX) and e.is_dir(follow_symlinks=False)
+        ]
+
+    def _older_than_grace(self, path: Path) -> bool:
+        try:
+            return time.time() - path.lstat().st_mtime > self.unowned_grace
+        except FileNotFoundError:
+            return False
+
+    def _remove_dead_lock_files(self) -> None:
+        """Unlink lock files of dead executors (never our own), locking each while doing so."""
+        for path in self.root.glob(".executor-*.lock"):
+            if path == self.lock_path:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(path, fd):
+                    path.unlink()
+            except OSError:
+                pass  # alive (lock held), already gone, or not ours to remove
+            finally:
+                os.close(fd)
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        on_disk = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _remove_tree(path: Path) -> None:
+    """`rmtree` that tolerates files vanishing meanwhile (the owner's teardown may race us)."""
+    if sys.version_info >= (3, 12):
+
+        def onexc(func: Callable[..., object], target: str, exc: BaseException) -> None:
+            if not isinstance(exc, FileNotFoundError):
+                raise exc
+
+        shutil.rmtree(path, onexc=onexc)
+    else:
+
+        def onerror(func: Callable[..., object], target: str, exc_info: tuple[Any, ...]) -> None:
+            if not isinstance(exc_info[1], FileNotFoundError):
+                raise exc_info[1]
+
+        shutil.rmtree(path, onerror=onerror)

@@ -1,0 +1,348 @@
+"""The Docker runtime: run one step container, stream its output, and make sure it goes away.
+
+Owns the `Runtime` Protocol (used by the handler, the batch engine and the janitor) and its Docker
+implementation. It must not know the queue API, what a job means, or templating: it receives a
+`ContainerSpec` and `DockerOptions` (built by the pure functions in `executor.runtime_argv`), and
+an `OutputSink` (`executor.runtime_stream`).
+
+Two ways of talking to Docker, each where it fits:
+
+* The step itself and its cancellation use the **docker CLI** (`docker run`, `docker stop`,
+  `docker rm -f`, `docker container inspect`), so the argv is Sourcegraph's byte for byte and the
+  cleanup goes through the same binary, `--config` and environment (`DOCKER_HOST`, CLI contexts)
+  as the run it undoes: it cannot address a different engine.
+* Inspection and janitorial cleanup (`list_containers`, `remove_container`, `image_exists`) use
+  the **docker SDK (docker-py)**. It talks to the Engine API socket directly: no subprocess per
+  call, structured results (labels as dicts, states as strings) instead of parsing CLI text,
+  cheap enough for a janitor that runs every minute. python-on-whales was not chosen because it
+  shells out to the CLI for every call, which is the cost and the text parsing we want to avoid.
+  docker-py is blocking, so every call runs in `asyncio.to_thread`, off the event loop.
+
+Cancellation reaches the container. Sourcegraph's executor only killed the CLI, which leaves a
+`docker run` container running. Here, when the task awaiting `run` is cancelled (job cancel,
+deadline, second signal), a shielded cleanup runs `docker stop -t <grace>`, `docker rm -f`,
+terminates the CLI, polls `docker container inspect` until the container is gone, records how long
+that took (`last_cancel_latency`, `on_cancel_latency`), and only then re-raises CancelledError.
+Containers run with `--init` (see `runtime_argv`), so SIGTERM reaches the script and `docker stop`
+returns in milliseconds. The CLI is started in its own session so a terminal's Ctrl-C reaches the
+daemon's two-stage shutdown instead of being proxied straight into the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import math
+import signal
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from executor.runtime_argv import (
+    LABEL_EXECUTOR,
+    LABEL_HOST,
+    LABEL_JOB,
+    LABEL_LOCK,
+    PREAMBLE,
+    SCRIPTS_DIR,
+    ContainerSpec,
+    DockerOptions,
+    container_labels,
+    container_name,
+    docker_argv,
+    script_content,
+    script_name,
+)
+from executor.runtime_auth import docker_auth_config, write_docker_auth_config
+from executor.runtime_stream import OutputSink, pump_lines
+
+__all__ = [
+    "FORWARDED_ENV_VARS",
+    "LABEL_EXECUTOR",
+    "LABEL_HOST",
+    "LABEL_JOB",
+    "LABEL_LOCK",
+    "PREAMBLE",
+    "SCRIPTS_DIR",
+    "ContainerInfo",
+    "ContainerSpec",
+    "DockerOptions",
+    "DockerRuntime",
+    "OutputSink",
+    "Runtime",
+    "container_labels",
+    "container_name",
+    "docker_argv",
+    "docker_auth_config",
+    "forwarded_env",
+    "script_content",
+    "script_name",
+    "write_docker_auth_config",
+]
+
+#: The only host variables children see (Sourcegraph's `forwardedHostEnvVars`, spec §1.3).
+FORWARDED_ENV_VARS = ("HOME", "PATH", "USER", "DOCKER_HOST")
+
+_log = structlog.get_logger(__name__)
+
+# The SDK, imported by name: to mypy and ruff the repository's top-level `docker/` directory
+# (Dockerfiles, no __init__.py) looks like a namespace package that shadows it. At run time the
+# installed regular package always wins. docker-py ships no type hints, so it is `Any` anyway.
+_sdk: Any = importlib.import_module("docker")
+_sdk_errors: Any = importlib.import_module("docker.errors")
+
+
+def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The subset of `environ` that may reach a child process."""
+    return {k: environ[k] for k in FORWARDED_ENV_VARS if k in environ}
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A container as the janitor sees it."""
+
+    id: str
+    name: str
+    state: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    """What the handler, the batch engine and the janitor need from a container runtime."""
+
+    async def run(self, spec: ContainerSpec, options: DockerOptions, sink: OutputSink) -> int:
+        """Run one step to completion and return its exit code; on cancel, remove it first."""
+
+    async def remove_container(self, name: str) -> bool:
+        """Force-remove a container by name or ID; False if it did not exist."""
+
+    async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """All containers (running or not) carrying every one of `labels`."""
+
+    async def image_exists(self, image: str) -> bool:
+        """Whether `image` is present locally."""
+
+
+class DockerRuntime:
+    """Runs steps with the docker CLI; inspects and cleans up with docker-py."""
+
+    def __init__(
+        self,
+        *,
+        executor_name: str,
+        stop_timeout: float = 5.0,
+        env: Mapping[str, str],
+        docker_bin: str = "docker",
+        on_cancel_latency: Callable[[float], None] | None = None,
+        verify_timeout: float = 15.0,
+    ) -> None:
+        """`env` is filtered to `FORWARDED_ENV_VARS`; the daemon's own environment is never used.
+
+        `stop_timeout` is the grace between `docker stop`'s SIGTERM and its SIGKILL;
+        `verify_timeout` bounds how long a cancel waits for the container to disappear.
+        """
+        self.executor_name = executor_name
+        self.stop_timeout = stop_timeout
+        self.verify_timeout = verify_timeout
+        self.docker_bin = docker_bin
+        self.on_cancel_latency = on_cancel_latency
+        #: Seconds the last cancel took from `docker stop` until the container was gone.
+        self.last_cancel_latency: float | None = None
+        self._env = forwarded_env(env)
+        self._client: Any = None
+
+    # --- running a step -------------------------------------------------------------------------
+
+    async def run(self, spec: ContainerSpec, options: DockerOptions, sink: OutputSink) -> int:
+        """Run `docker run` for `spec`, stream each output line to `sink`, return the exit code.
+
+        Exit code 125 means Docker itself failed (e.g. the image does not exist); its message is
+        in the stderr lines. Cancelling the caller stops and removes the container before
+        CancelledError propagates; so does an exception raised by `sink`.
+        """
+        if not spec.name:
+            raise ValueError("a step container needs a name, or cancel could not reach it")
+        argv = docker_argv(spec, options)
+        argv[0] = self.docker_bin
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(self._env),
+            start_new_session=True,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            asyncio.create_task(pump_lines(proc.stdout, "stdout", sink)),
+            asyncio.create_task(pump_lines(proc.stderr, "stderr", sink)),
+        ]
+        try:
+            # asyncio.wait (unlike gather) leaves the pumps running when we are cancelled, so
+            # the step's last words still reach the sink while the container is stopped.
+            done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+            returncode = await proc.wait()
+        except BaseException:
+            await _shielded(self._reap(spec.name, proc, pumps))
+            raise
+        # A CLI killed by a signal reports -N; report it the way a shell would.
+        return 128 - returncode if returncode < 0 else returncode
+
+    async def _reap(
+        self, name: str, proc: asyncio.subprocess.Process, pumps: list[asyncio.Task[None]]
+    ) -> None:
+        """Stop, remove and verify the container is gone; then stop the CLI and the pumps."""
+        started = time.monotonic()
+        grace = max(0, math.ceil(self.stop_timeout))
+        await self._cli("stop", "-t", str(grace), name, timeout=grace + 30)
+        # `--rm` may already be removing it; rm -f covers a stop that failed or timed out.
+        await self._cli("rm", "-f", name, timeout=30)
+        await _terminate(proc)
+        # Once the CLI has exited nothing can create the container any more; make sure of it.
+        gone = False
+        deadline = time.monotonic() + self.verify_timeout
+        while time.monotonic() < deadline:
+            if not await self._container_present(name):
+                gone = True
+                break
+            await self._cli("rm", "-f", name, timeout=30)
+            await asyncio.sleep(0.1)
+        latency = time.monotonic() - started
+        self.last_cancel_latency = latency
+        if self.on_cancel_latency is not None:
+            self.on_cancel_latency(latency)
+        if gone:
+            _log.info("step container removed after cancel", container=name, seconds=latency)
+        else:
+            _log.error("step container still present after cancel", container=name)
+        _, pending = await asyncio.wait(pumps, timeout=2.0)
+        for task in pending:
+            task.cancel()
+
+    async def _container_present(self, name: str) -> bool:
+        code, out = await self._cli("container", "inspect", "--format", "{{.Id}}", name, timeout=30)
+        # Any failure other than "No such container" (engine unreachable …) counts as present.
+        return code == 0 or "no such container" not in out.lower()
+
+    async def _cli(self, *args: str, timeout: float) -> tuple[int, str]:
+        """Run a short docker CLI command; return its exit code and combined output."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.docker_bin,
+                *args,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=dict(self._env),
+                start_new_session=True,
+            )
+        except OSError as err:
+            return -1, str(err)
+        try:
+            async with asyncio.timeout(timeout):
+                out, _ = await proc.communicate()
+        except TimeoutError:
+            await _terminate(proc, grace=0)
+            return -1, f"docker {args[0]} timed out after {timeout}s"
+        return proc.returncode or 0, out.decode("utf-8", errors="replace")
+
+    # --- inspection and cleanup (docker-py) -----------------------------------------------------
+
+    async def remove_container(self, name: str) -> bool:
+        """Force-remove a container; False if it did not exist (or is already being removed)."""
+
+        def remove() -> bool:
+            try:
+                self._docker().containers.get(name).remove(force=True)
+            except _sdk_errors.NotFound:
+                return False
+            except _sdk_errors.APIError as err:
+                if err.status_code == 409 and "in progress" in str(err):
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(remove)
+
+    async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """All containers, running or not, that carry every label in `labels`."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+
+        def listing() -> list[ContainerInfo]:
+            found = self._docker().containers.list(all=True, sparse=True, filters=filters)
+            return [_info(c.attrs) for c in found]
+
+        return await asyncio.to_thread(listing)
+
+    async def image_exists(self, image: str) -> bool:
+        """Whether `image` is present locally (nothing is pulled)."""
+
+        def exists() -> bool:
+            try:
+                self._docker().images.get(image)
+            except _sdk_errors.ImageNotFound:
+                return False
+            return True
+
+        return await asyncio.to_thread(exists)
+
+    def close(self) -> None:
+        """Close the docker-py connection pool, if one was opened."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _docker(self) -> Any:
+        # Created lazily (in a worker thread) so constructing the runtime needs no engine.
+        if self._client is None:
+            self._client = _sdk.from_env(environment=dict(self._env))
+        return self._client
+
+
+def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    names = attrs.get("Names") or [""]
+    return ContainerInfo(
+        id=str(attrs.get("Id", "")),
+        name=str(names[0]).lstrip("/"),
+        state=str(attrs.get("State", "")),
+        labels=dict(attrs.get("Labels") or {}),
+    )
+
+
+async def _terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:
+    """SIGTERM, wait up to `grace`, then SIGKILL; always reaps the process."""
+    if proc.returncode is None:
+        try:
+            proc.send_signal(signal.SIGTERM if grace > 0 else signal.SIGKILL)
+            async with asyncio.timeout(grace or None):
+                await proc.wait()
+        except ProcessLookupError:
+            pass
+        except TimeoutError:
+            proc.kill()
+    await proc.wait()
+
+
+async def _shielded(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Run `cleanup` to the end even if the caller is cancelled (again) meanwhile.
+
+    Cancellations that arrive meanwhile are held back and re-raised once cleanup is over, so a
+    cancel is never lost. Errors are logged, never raised: they must not replace the error that
+    triggered cleanup.
+    """
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:  # noqa: BLE001 - logged; must not mask the error that caused cleanup
+            _log.exception("container cleanup failed")
+    if cancelled:
+        raise asyncio.CancelledError

@@ -1,0 +1,254 @@
+"""The batch tables of the sandbox: batch specs, workspaces, the step cache, changeset specs
+and executor secrets, beside the job tables of `executor.sandbox.store` in the same file.
+
+Sourcegraph's counterparts: `batch_specs`, `batch_spec_workspaces` (+ the execution job, here
+a row of `jobs` whose id the workspace keeps), `batch_spec_execution_cache_entries` (per user;
+here per namespace), `changeset_specs`, `executor_secrets`.
+
+Writes that must happen in a caller's transaction (enqueueing a workspace's job, the
+mark-call hook) take that transaction's connection; everything else opens its own.
+
+Knows SQL and JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from executor.sandbox.db import Database
+
+__all__ = ["BatchStore", "WorkspaceRow"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch_specs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_workspaces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_spec_id INTEGER NOT NULL,
+    repository TEXT NOT NULL,
+    repository_id TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    commit_oid TEXT NOT NULL,
+    path TEXT NOT NULL,
+    only_fetch_workspace INTEGER NOT NULL,
+    file_matches TEXT NOT NULL,
+    skipped_steps TEXT NOT NULL,
+    cache TEXT NOT NULL DEFAULT 'miss',
+    job_id INTEGER,
+    failure_message TEXT
+);
+CREATE INDEX IF NOT EXISTS batch_workspaces_job ON batch_workspaces (job_id);
+CREATE TABLE IF NOT EXISTS batch_cache_entries (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE TABLE IF NOT EXISTS changeset_specs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_spec_id INTEGER NOT NULL,
+    workspace_id INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executor_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class WorkspaceRow:
+    """A stored workspace; `cache` is `miss`, `partial` (job resumes) or `hit` (no job)."""
+
+    id: int
+    batch_spec_id: int
+    repository: str
+    repository_id: str
+    branch: str
+    commit: str
+    path: str
+    only_fetch_workspace: bool
+    file_matches: list[str]
+    skipped_steps: list[int]
+    cache: str
+    job_id: int | None
+    failure_message: str | None
+
+
+def _workspace(row: sqlite3.Row) -> WorkspaceRow:
+    return WorkspaceRow(
+        id=int(row["id"]),
+        batch_spec_id=int(row["batch_spec_id"]),
+        repository=row["repository"],
+        repository_id=row["repository_id"],
+        branch=row["branch"],
+        commit=row["commit_oid"],
+        path=row["path"],
+        only_fetch_workspace=bool(row["only_fetch_workspace"]),
+        file_matches=json.loads(row["file_matches"]),
+        skipped_steps=json.loads(row["skipped_steps"]),
+        cache=row["cache"],
+        job_id=row["job_id"],
+        failure_message=row["failure_message"],
+    )
+
+
+class BatchStore(Database):
+    """Batch specs and everything hanging off them."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._conn().executescript(_SCHEMA)
+
+    # -- batch specs and workspaces --------------------------------------------------------
+
+    def create_batch_spec(self, name: str, namespace: str, raw: str) -> int:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO batch_specs (name, namespace, raw, created_at) VALUES (?, ?, ?, ?)",
+                (name, namespace, raw, self.clock()),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def batch_spec(self, spec_id: int) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT * FROM batch_specs WHERE id = ?", (spec_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    def batch_spec_of_conn(self, conn: sqlite3.Connection, spec_id: int) -> dict[str, Any]:
+        row = conn.execute("SELECT * FROM batch_specs WHERE id = ?", (spec_id,)).fetchone()
+        return dict(row)
+
+    def add_workspace(self, conn: sqlite3.Connection, ws: WorkspaceRow) -> int:
+        """Insert `ws` (its `id` and `job_id` are ignored); the new ID."""
+        cur = conn.execute(
+            "INSERT INTO batch_workspaces (batch_spec_id, repository, repository_id, branch,"
+            " commit_oid, path, only_fetch_workspace, file_matches, skipped_steps, cache)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ws.batch_spec_id,
+                ws.repository,
+                ws.repository_id,
+                ws.branch,
+                ws.commit,
+                ws.path,
+                int(ws.only_fetch_workspace),
+                json.dumps(ws.file_matches),
+                json.dumps(ws.skipped_steps),
+                ws.cache,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def enqueue_workspace_job(
+        self, conn: sqlite3.Connection, workspace_id: int, payload: dict[str, Any], repo: str
+    ) -> int:
+        """Insert the workspace's `batches` job and link it, in the caller's transaction, so
+        the job cannot finish before the workspace knows it (the same INSERT as
+        `SandboxStore.enqueue`)."""
+        cur = conn.execute(
+            "INSERT INTO jobs (queue, payload, repository, queued_at) VALUES (?, ?, ?, ?)",
+            ("batches", json.dumps(payload), repo, self.clock()),
+        )
+        job_id = cur.lastrowid
+        assert job_id is not None
+        conn.execute("UPDATE batch_workspaces SET job_id = ? WHERE id = ?", (job_id, workspace_id))
+        return job_id
+
+    def workspace_for_job(self, conn: sqlite3.Connection, job_id: int) -> WorkspaceRow | None:
+        row = conn.execute("SELECT * FROM batch_workspaces WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else _workspace(row)
+
+    def set_workspace_failure(self, conn: sqlite3.Connection, ws_id: int, message: str) -> None:
+        conn.execute(
+            "UPDATE batch_workspaces SET failure_message = ? WHERE id = ?", (message, ws_id)
+        )
+
+    def workspaces(self, spec_id: int) -> list[tuple[WorkspaceRow, str | None, str | None]]:
+        """Each workspace of a batch spec with its job's state and failure message."""
+        rows = self._conn().execute(
+            "SELECT w.*, j.state AS job_state, j.failure_message AS job_failure"
+            " FROM batch_workspaces w LEFT JOIN jobs j ON j.id = w.job_id"
+            " WHERE w.batch_spec_id = ? ORDER BY w.id",
+            (spec_id,),
+        )
+        return [(_workspace(r), r["job_state"], r["job_failure"]) for r in rows]
+
+    def hosted_repos(self) -> list[tuple[int, str, str]]:
+        """(rowid, name, path) of every hosted repository."""
+        rows = self._conn().execute("SELECT rowid, name, path FROM repositories ORDER BY name")
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    # -- cache -----------------------------------------------------------------------------
+
+    def put_cache_entries(
+        self, conn: sqlite3.Connection, namespace: str, entries: list[tuple[str, str]]
+    ) -> None:
+        for key, value in entries:
+            conn.execute(
+                "INSERT INTO batch_cache_entries VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key)"
+                " DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+                (namespace, key, value, self.clock()),
+            )
+
+    def cache_entry(self, conn: sqlite3.Connection, namespace: str, key: str) -> str | None:
+        row = conn.execute(
+            "SELECT value FROM batch_cache_entries WHERE namespace = ? AND key = ?",
+            (namespace, key),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def cache_size(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM batch_cache_entries").fetchone()[0])
+
+    # -- changeset specs -------------------------------------------------------------------
+
+    def add_changeset_specs(
+        self, conn: sqlite3.Connection, spec_id: int, ws_id: int, specs: list[dict[str, Any]]
+    ) -> None:
+        for spec in specs:
+            conn.execute(
+                "INSERT INTO changeset_specs (batch_spec_id, workspace_id, spec, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (spec_id, ws_id, json.dumps(spec), self.clock()),
+            )
+
+    def changeset_specs(self, spec_id: int) -> list[tuple[int, int, dict[str, Any]]]:
+        """(id, workspace id, spec) of every changeset spec of a batch spec."""
+        rows = self._conn().execute(
+            "SELECT id, workspace_id, spec FROM changeset_specs WHERE batch_spec_id = ?"
+            " ORDER BY id",
+            (spec_id,),
+        )
+        return [(int(r[0]), int(r[1]), json.loads(r[2])) for r in rows]
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    def set_secret(self, name: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO executor_secrets VALUES (?, ?, ?) ON CONFLICT (name)"
+                " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (name, value, self.clock()),
+            )
+
+    def secrets(self) -> dict[str, str]:
+        rows = self._conn().execute("SELECT name, value FROM executor_secrets")
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def transaction(self) -> Any:
+        """A write transaction (`BEGIN IMMEDIATE`) on this thread's connection."""
+        return self._tx()

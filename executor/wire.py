@@ -1,0 +1,66 @@
+"""Every payload of Sourcegraph's executor queue API, named and shaped as on the wire.
+
+Sources (see `shared/spec/executor-protocol.md` §2.5, §3): `internal/executor/types/http.go`,
+`internal/executor/types/job.go`, `internal/executor/store.go`.
+
+Decoding follows Go's `encoding/json` as the frontend and executor use it:
+- keys match case-insensitively (the server sends `knownIds`, old clients read `knownIDs`);
+- unknown keys are ignored; `null` is accepted wherever a list or map is expected;
+- job IDs in heartbeats may be numbers or strings.
+
+Encoding follows Go's marshal order (field order below) and `omitempty` (listed per model in
+`_omitempty`). Job file content is plain text in v1 payloads and base64 in v2 payloads.
+
+The models live in `wire_base`, `wire_job` and `wire_requests`; this module is their one
+import path. Imports nothing else from the project; knows no HTTP and no Docker.
+"""
+
+from __future__ import annotations
+
+from executor.wire_base import ZERO_TIME, WireModel, format_go_time
+from executor.wire_job import (
+    CliStep,
+    DequeueRequest,
+    DockerAuthConfig,
+    DockerAuthConfigAuth,
+    DockerStep,
+    Job,
+    VirtualMachineFile,
+    parse_record_uid,
+    record_uid,
+)
+from executor.wire_requests import (
+    AddExecutionLogEntryRequest,
+    ExecutionLogEntry,
+    HeartbeatRequest,
+    HeartbeatRequestV1,
+    HeartbeatResponse,
+    MarkCompleteRequest,
+    MarkErroredRequest,
+    QueueJobIDs,
+    UpdateExecutionLogEntryRequest,
+)
+
+__all__ = [
+    "ZERO_TIME",
+    "AddExecutionLogEntryRequest",
+    "CliStep",
+    "DequeueRequest",
+    "DockerAuthConfig",
+    "DockerAuthConfigAuth",
+    "DockerStep",
+    "ExecutionLogEntry",
+    "HeartbeatRequest",
+    "HeartbeatRequestV1",
+    "HeartbeatResponse",
+    "Job",
+    "MarkCompleteRequest",
+    "MarkErroredRequest",
+    "QueueJobIDs",
+    "UpdateExecutionLogEntryRequest",
+    "VirtualMachineFile",
+    "WireModel",
+    "format_go_time",
+    "parse_record_uid",
+    "record_uid",
+]

@@ -1,0 +1,279 @@
+"""A job's workspace: directory, repository fetch, job files, step scripts, and removal.
+
+Owns the filesystem side of a job (spec §4.2, §4.3): `prepare_workspace` creates
+`<root>/workspace-<jobID>-XXXX`, marks it with `.executor-owner` for the janitor, fetches the
+repository through the local authenticating proxy (`executor.gitproxy`) with exactly
+Sourcegraph's git commands and log keys, writes the job's files and step scripts, and
+`teardown_workspace` removes it. Knows git and the filesystem; knows nothing of Docker, and of log
+uploading only the `ExecutionLogger` it writes entries to.
+
+Job files and scripts are written by `executor.workspace_files`, which refuses any path that
+would land outside the workspace. On a failed preparation the directory is removed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from executor.errors import WorkspaceError
+from executor.gitproxy import git_proxy
+from executor.wire import Job
+from executor.workspace_files import (
+    FILE_MODE,
+    EntryLogger,
+    FilesClient,
+    go_duration,
+    show_path,
+    within,
+    write_files,
+)
+
+__all__ = [
+    "OWNER_MARKER",
+    "SCRIPTS_DIR",
+    "EntryLogger",
+    "FilesClient",
+    "Workspace",
+    "git_commands",
+    "go_duration",
+    "prepare_workspace",
+    "teardown_workspace",
+]
+
+#: Directory (relative to the workspace) that holds one script per docker step.
+SCRIPTS_DIR = ".sourcegraph-executor"
+#: JSON `{"executor": <name>, "job": "<id>", "lock": <path>}` in every workspace we create.
+OWNER_MARKER = ".executor-owner"
+
+_MAX_LINE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A prepared workspace. `repo_path` is where the repository is (the working directory)."""
+
+    path: Path
+    repo_path: Path
+    scripts_dir: Path
+
+
+def git_commands(job: Job, repo_path: str, port: int) -> list[tuple[str, list[str]]]:
+    """The `(log key, argv)` pairs that fetch and check out the job's repository (§4.2)."""
+    git = ["git", "-C", repo_path]
+    fetch = [*git, "-c", "protocol.version=2", "fetch", "--progress", "--no-recurse-submodules"]
+    if job.fetch_tags:
+        fetch.append("--tags")
+    if job.shallow_clone:
+        if not job.fetch_tags:
+            fetch.append("--no-tags")
+        fetch.append("--depth=1")
+    if job.sparse_checkout:
+        fetch.append("--filter=blob:none")
+    fetch += ["origin", job.commit]
+    url = f"http://127.0.0.1:{port}/{job.repository_name}"
+    commands = [
+        ("setup.git.init", [*git, "init"]),
+        ("setup.git.add-remote", [*git, "remote", "add", "origin", url]),
+        ("setup.git.disable-gc", [*git, "config", "--local", "gc.auto", "0"]),
+        ("setup.git.fetch", fetch),
+    ]
+    checkout = [*git, "checkout", "--progress", "--force", job.commit]
+    if job.sparse_checkout:
+        commands += [
+            (
+                "setup.git.sparse-checkout-config",
+                [*git, "config", "--local", "core.sparseCheckout", "1"],
+            ),
+            (
+                "setup.git.sparse-checkout-set",
+                [*git, "sparse-checkout", "set", "--no-cone", "--", *job.sparse_checkout],
+            ),
+        ]
+        checkout = [*git, "-c", "protocol.version=2", *checkout[3:]]
+    commands += [
+        ("setup.git.checkout", checkout),
+        ("setup.git.set-remote", [*git, "remote", "set-url", "origin", job.repository_name]),
+    ]
+    return commands
+
+
+async def prepare_workspace(
+    job: Job,
+    *,
+    root: Path,
+    executor_name: str,
+    frontend_url: str,
+    executor_token: str,
+    logger: EntryLogger,
+    files: FilesClient,
+    env: Mapping[str, str],
+    scripts: Sequence[tuple[str, str]] = (),
+    owner_lock: str | os.PathLike[str] = "",
+) -> Workspace:
+    """Create the workspace, fetch the repository, write job files and `scripts` (name, text).
+
+    `env` is the forwarded host environment (HOME, PATH, USER, DOCKER_HOST) given to git;
+    `owner_lock` the daemon's liveness lock path recorded in the owner marker. On any
+    failure the directory is removed again and the error raised (a `WorkspaceError` whose
+    message is safe to send as the job's `errorMessage`).
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"workspace-{job.id}-", dir=root)).resolve()
+    try:
+        # The janitor's format (`janitor.write_owner_marker`); an empty `lock` means the
+        # executor's default liveness lock under the workspace root.
+        # `job` is the record UID ("42", or "42-batches" from a multi-queue dequeue).
+        marker = {"executor": executor_name, "job": job.record_uid, "lock": str(owner_lock)}
+        (path / OWNER_MARKER).write_text(json.dumps(marker) + "\n")
+        repo_path = _repo_path(path, job.repository_directory)
+        repo_path.mkdir(parents=True, exist_ok=True)
+        if job.repository_name:
+            git_env = {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"}
+            async with git_proxy(
+                job,
+                frontend_url=frontend_url,
+                executor_name=executor_name,
+                executor_token=executor_token,
+            ) as port:
+                for key, argv in git_commands(job, str(repo_path), port):
+                    await _run_logged(logger, key, argv, git_env)
+                    if key == "setup.git.init" and repo_path == path:
+                        # Keep the marker out of `git status` and of any diff a step computes.
+                        with (path / ".git" / "info" / "exclude").open("a") as fh:
+                            fh.write(f"/{OWNER_MARKER}\n")
+        scripts_dir = path / SCRIPTS_DIR
+        scripts_dir.mkdir(mode=FILE_MODE, exist_ok=True)
+        await write_files(job, path, scripts_dir, logger, files, scripts)
+        return Workspace(path=path, repo_path=repo_path, scripts_dir=scripts_dir)
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(_remove_tree, path))
+        raise
+
+
+def _repo_path(workspace: Path, directory: str) -> Path:
+    if not directory:
+        return workspace
+    joined = os.path.normpath(os.path.join(workspace, directory))
+    if "\0" in directory or not within(Path(joined), workspace):
+        raise WorkspaceError(
+            f"invalid repo path {show_path(directory)}: not a subdirectory of {str(workspace)!r}"
+        )
+    return Path(joined)
+
+
+async def _run_logged(
+    logger: EntryLogger, key: str, argv: list[str], env: Mapping[str, str]
+) -> None:
+    """Run one command as one log entry; raise `WorkspaceError` unless it exits 0."""
+    handle = logger.open(key, argv)
+    last_stderr = ""
+
+    def sink(stream: str, line: str) -> None:
+        nonlocal last_stderr
+        handle.write(stream, line)
+        if stream == "stderr" and line.strip():
+            last_stderr = line
+
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env),
+        )
+    except OSError as err:
+        handle.write("stderr", str(err))
+        handle.finalize(-1)
+        raise WorkspaceError(f"failed {key}: {err.strerror or err}", step_key=key) from err
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        await asyncio.gather(_pump(proc.stdout, "stdout", sink), _pump(proc.stderr, "stderr", sink))
+        exit_code = await proc.wait()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.shield(proc.wait())
+        handle.finalize(-1)
+        raise
+    handle.finalize(exit_code)
+    if exit_code != 0:
+        message = f"failed {key}: command failed with exit code {exit_code}"
+        if last_stderr:
+            # SECURITY: error messages are uploaded as errorMessage; redact like the log.
+            message += f": {logger.redactor.redact(last_stderr.strip())}"
+        raise WorkspaceError(message, step_key=key)
+
+
+async def _pump(
+    reader: asyncio.StreamReader, stream: str, sink: Callable[[str, str], None]
+) -> None:
+    """Hand every line (without its newline) to `sink`; very long lines are split."""
+    buf = bytearray()
+    while chunk := await reader.read(64 * 1024):
+        buf += chunk
+        while (newline := buf.find(b"\n")) != -1:
+            sink(stream, buf[:newline].decode("utf-8", errors="replace"))
+            del buf[: newline + 1]
+        while len(buf) > _MAX_LINE:
+            sink(stream, buf[:_MAX_LINE].decode("utf-8", errors="replace"))
+            del buf[:_MAX_LINE]
+    if buf:
+        sink(stream, buf.decode("utf-8", errors="replace"))
+
+
+async def teardown_workspace(ws: Workspace, logger: EntryLogger, keep: bool) -> bool:
+    """Write the `teardown.fs` entry (exit code 0 always) and remove the workspace unless `keep`.
+
+    Returns whether the directory is gone (or kept on purpose). Files created by containers
+    running as root inside root-owned directories cannot be removed by an unprivileged executor;
+    the entry then says `Operation failed: …` and the caller may clean up through the runtime.
+    """
+    handle = logger.open("teardown.fs", None)
+    try:
+        if keep:
+            handle.write_text(f"Preserving workspace ({ws.path}) as per config")
+            return True
+        handle.write_text(f"Removing {ws.path}\n")
+        # In a thread: a large checkout takes seconds to delete and must not stall heartbeats.
+        error = await asyncio.shield(asyncio.to_thread(_remove_tree, ws.path))
+        if error is not None:
+            handle.write_text(f"Operation failed: {error}\n")
+            return False
+        return True
+    finally:
+        handle.finalize(0)
+
+
+def _remove_tree(path: Path) -> str | None:
+    """`rm -rf path`, making read-only directories writable on the way; the error, if any."""
+    errors: list[str] = []
+
+    def on_error(func: Callable[..., object], failed: str, exc: object) -> None:
+        parent = os.path.dirname(failed)
+        try:
+            # A read-only directory (e.g. a module cache a step made) blocks unlinking its
+            # entries: add the owner's write and search bits and retry once.
+            for p in (parent, failed):
+                mode = os.lstat(p).st_mode
+                if stat.S_ISDIR(mode):
+                    os.chmod(p, stat.S_IMODE(mode) | stat.S_IRWXU)
+            func(failed)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            errors.append(f"{failed}: {err.strerror or err}")
+
+    if not path.exists():
+        return None
+    shutil.rmtree(path, onerror=on_error)
+    if errors:
+        return f"{len(errors)} paths could not be removed, first {errors[0]}"
+    return None

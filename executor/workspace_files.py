@@ -1,0 +1,181 @@
+"""Job files and step scripts (`setup.fs.extras`), written only inside the workspace.
+
+Sourcegraph's `worker/files` and `workspace/files.go` (spec §4.3). A job file whose path is
+absolute, contains NUL, climbs out through `..`, or would be written through a symlink pointing
+outside the workspace (a cloned repository can contain such links) is refused with
+`refusing to write outside of working directory: <path>` before anything is created for it.
+Also declares the Protocols `workspace` needs of the logger and the files API (the consumer
+declares them). Knows the filesystem; knows nothing of git, Docker or HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from executor.errors import WorkspaceError
+from executor.wire import ZERO_TIME, Job
+
+__all__ = [
+    "FILE_MODE",
+    "EntryLogger",
+    "FilesClient",
+    "go_duration",
+    "show_path",
+    "within",
+    "write_files",
+]
+
+# Files and scripts are created with os.ModePerm like Sourcegraph's os.WriteFile(…, 0777):
+# the process umask applies, exactly as it does in Go (0755 under the usual umask 022).
+FILE_MODE = 0o777
+_KEY = "setup.fs.extras"
+
+
+class _Redacts(Protocol):
+    def redact(self, text: str) -> str: ...
+
+
+class _Entry(Protocol):
+    def write(self, stream: str, line: str) -> None: ...
+    def write_text(self, text: str) -> None: ...
+    def finalize(self, exit_code: int) -> None: ...
+
+
+class EntryLogger(Protocol):
+    """What workspaces need of `logstream.ExecutionLogger` (declared by the consumer)."""
+
+    @property
+    def redactor(self) -> _Redacts: ...
+
+    def open(self, key: str, command: list[str] | None) -> _Entry: ...
+
+
+class FilesClient(Protocol):
+    """The files API, for job files given by `bucket` and `key`."""
+
+    async def get_file(self, job: Job, bucket: str, key: str) -> bytes:
+        """The content of `bucket/key`."""
+        ...
+
+
+def go_duration(seconds: float) -> str:
+    """Format like Go's `time.Duration.String` (`1.5ms`, `12µs`, `2.003s`, `1m4s`)."""
+    ns = round(seconds * 1e9)
+    if ns < 1000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.3f}".rstrip("0").rstrip(".") + "µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.6f}".rstrip("0").rstrip(".") + "ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    secs = f"{rest / 1e9:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{secs}"
+    return f"{minutes}m{secs}" if minutes else secs
+
+
+async def write_files(
+    job: Job,
+    workspace: Path,
+    scripts_dir: Path,
+    logger: EntryLogger,
+    files: FilesClient,
+    scripts: Sequence[tuple[str, str]],
+) -> None:
+    if not job.files and not scripts:
+        return
+    handle = logger.open(_KEY, None)
+    try:
+        # Refuse lexically bad paths before writing (or fetching) anything.
+        for rel in job.files:
+            _check_relative(rel)
+        for name, _ in scripts:
+            if not name or "/" in name or "\0" in name or name in (".", ".."):
+                raise WorkspaceError(f"invalid script name {show_path(name)}")
+        for rel, spec in job.files.items():
+            started = time.monotonic()
+            content = spec.content
+            if spec.bucket and spec.key:
+                content = await files.get_file(job, spec.bucket, spec.key)
+            target = _confined_target(workspace, rel)
+            _write(target, content)
+            if spec.modified_at != ZERO_TIME:
+                stamp = spec.modified_at.timestamp()
+                os.utime(target, (stamp, stamp), follow_symlinks=False)
+            handle.write_text(f"Wrote {target} in {go_duration(time.monotonic() - started)}\n")
+        for name, text in scripts:
+            started = time.monotonic()
+            target = scripts_dir / name
+            _write(target, text.encode("utf-8"))
+            handle.write_text(f"Wrote {target} in {go_duration(time.monotonic() - started)}\n")
+    except BaseException as err:
+        if isinstance(err, WorkspaceError | OSError):
+            handle.write_text(f"{err}\n")
+        handle.finalize(1)
+        if isinstance(err, OSError):
+            raise WorkspaceError(f"failed setup.fs.extras: {err}", step_key=_KEY) from err
+        raise
+    handle.finalize(0)
+
+
+def show_path(path: str) -> str:
+    return path.replace("\0", "\\x00")
+
+
+def _refuse(rel: str) -> WorkspaceError:
+    message = f"refusing to write outside of working directory: {show_path(rel)}"
+    return WorkspaceError(message, step_key=_KEY)
+
+
+def within(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _check_relative(rel: str) -> list[str]:
+    """The path's components, or refusal if it is absolute, has NUL or climbs out."""
+    if not rel or "\0" in rel or os.path.isabs(rel):
+        raise _refuse(rel)
+    norm = os.path.normpath(rel)
+    if norm in (".", "..") or norm.startswith("../"):
+        raise _refuse(rel)
+    return norm.split("/")
+
+
+def _confined_target(workspace: Path, rel: str) -> Path:
+    """Create the parents of `rel` inside `workspace`; refuse any symlink that leads out.
+
+    Walks one component at a time so no directory is created through an escaping link. The
+    workspace is private to this job (mode 0700) and no step runs yet, so nothing can swap a
+    component between the check and the write.
+    """
+    parts = _check_relative(rel)
+    current = workspace
+    for part in parts[:-1]:
+        candidate = current / part
+        if candidate.is_symlink() or candidate.exists():
+            real = Path(os.path.realpath(candidate))
+            if not within(real, workspace) or not real.is_dir():
+                raise _refuse(rel)
+            current = real
+        else:
+            candidate.mkdir(mode=FILE_MODE)
+            current = candidate
+    target = current / parts[-1]
+    if target.is_symlink():
+        real = Path(os.path.realpath(target))
+        if not within(real, workspace):
+            raise _refuse(rel)
+        target = real
+    return target
+
+
+def _write(target: Path, content: bytes) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(target, flags, FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)

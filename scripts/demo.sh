@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The README's first command: a real batch change, end to end, on this machine.
+#
+#   1. set the machine up (scripts/setup.sh: git, Docker, the venv, the busybox step image);
+#   2. start the sandbox frontend on a free loopback port, with a temporary data directory
+#      and a random site token, and host three generated sample repositories;
+#   3. start the executor daemon against it (queue `batches`, small job limits);
+#   4. apply examples/hello-world.batch.yaml and wait: one job per workspace, the steps run in
+#      Docker, the changeset specs and their diffs are printed;
+#   5. apply it again: every result comes from the cache, no job and no container;
+#   6. stop the daemon (SIGTERM, it drains) and the sandbox, and remove the temporary files.
+#
+# Environment: SPEC (default examples/hello-world.batch.yaml), KEEP=1 keeps the data directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+
+spec=${SPEC:-examples/hello-world.batch.yaml}
+work=$(mktemp -d "${TMPDIR:-/tmp}/executor-demo.XXXXXX")
+mkdir -p "$work/workspaces"
+py=.venv/bin/python
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+token=$("$py" -c 'import secrets; print(secrets.token_hex(20))')
+export SANDBOX_URL="http://127.0.0.1:$port" SANDBOX_TOKEN="$token"
+sandbox_pid="" daemon_pid=""
+
+stop() {  # stop <pid>: SIGTERM, then wait up to 30 s before SIGKILL
+  local pid=$1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  stop "$daemon_pid"
+  stop "$sandbox_pid"
+  if ((status != 0)); then
+    echo "demo failed; last lines of the logs:" >&2
+    tail -n 20 "$work/sandbox.log" "$work/daemon.log" >&2 2>/dev/null || true
+  fi
+  if [[ "${KEEP:-0}" == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "▶ sandbox on $SANDBOX_URL (data in $work)"
+.venv/bin/executor sandbox serve --port "$port" --data-dir "$work/sandbox" \
+  --token "$token" --log-level warning >"$work/sandbox.log" 2>&1 &
+sandbox_pid=$!
+for _ in $(seq 100); do
+  .venv/bin/executor sandbox repo list >/dev/null 2>&1 && break
+  sleep 0.1
+done
+.venv/bin/executor sandbox repo add-samples
+
+echo "▶ executor daemon (queue batches)"
+env -i PATH="$PATH" HOME="${HOME:-/root}" TMPDIR="$work/workspaces" \
+  ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
+  EXECUTOR_FRONTEND_URL="$SANDBOX_URL" EXECUTOR_FRONTEND_PASSWORD="$token" \
+  EXECUTOR_QUEUE_NAME=batches EXECUTOR_QUEUE_POLL_INTERVAL=200ms \
+  EXECUTOR_MAXIMUM_NUM_JOBS=4 EXECUTOR_JOB_NUM_CPUS=1 EXECUTOR_JOB_MEMORY=256M \
+  .venv/bin/executor run >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+
+echo "▶ executor sandbox batch apply $spec --wait"
+start=$(date +%s.%N)
+.venv/bin/executor sandbox batch apply "$spec" --wait
+first=$("$py" -c "import time; print(f'{time.time() - $start:.1f}')")
+
+echo "▶ the same spec again: the results come from the cache, no job, no container"
+start=$(date +%s.%N)
+.venv/bin/executor sandbox batch apply "$spec" --wait --summary
+again=$("$py" -c "import time; print(f'{time.time() - $start:.1f}')")
+echo "first apply ${first}s, re-apply ${again}s"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for the executor: Debian packages, the virtualenv, the step image.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v git >/dev/null || need+=(git)
+[[ -x /bin/busybox ]] || need+=(busybox-static)
+command -v docker >/dev/null || need+=(docker.io)
+if ((${#need[@]})); then
+  if [[ $(id -u) == 0 ]]; then SUDO=(); else SUDO=(sudo); fi
+  "${SUDO[@]}" apt-get update -q >/dev/null
+  "${SUDO[@]}" apt-get install -y -q "${need[@]}" >/dev/null
+fi
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import executor, pytest, ruff' >/dev/null 2>&1 \
+   || [[ pyproject.toml -nt .venv/.installed ]]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  touch .venv/.installed
+fi
+bash scripts/build-images.sh

@@ -1,0 +1,105 @@
+"""Fixture plugin: the daemon (`executor run`) as a real subprocess against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["Daemon", "daemon_factory"]
+
+
+class Daemon:
+    """One `executor run` process; its stderr (JSON log lines) goes to a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "executor", "run"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    @property
+    def log_text(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def daemon_factory(sandbox: Any, tmp_path: Path) -> Iterator[Any]:
+    """Start daemons against the sandbox: `daemon_factory(**EXECUTOR_overrides) -> Daemon`."""
+    started: list[Daemon] = []
+    workspace_root = tmp_path / "workspaces"
+    workspace_root.mkdir()
+
+    def start(frontend: Any = None, **overrides: str) -> Daemon:
+        box = frontend if frontend is not None else sandbox
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "TMPDIR": str(workspace_root),
+            "EXECUTOR_FRONTEND_URL": box.url,
+            "EXECUTOR_FRONTEND_PASSWORD": box.token,
+            "EXECUTOR_QUEUE_NAME": "batches",
+            "EXECUTOR_QUEUE_POLL_INTERVAL": "100ms",
+            "EXECUTOR_HEARTBEAT_INTERVAL": "1s",
+            "EXECUTOR_DOCKER_STOP_TIMEOUT": "2s",
+            "EXECUTOR_JOB_NUM_CPUS": "1",
+            "EXECUTOR_JOB_MEMORY": "256M",
+            "EXECUTOR_LOG_FORMAT": "json",
+        }
+        if "DOCKER_HOST" in os.environ:
+            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+        env.update({f"EXECUTOR_{k.upper()}": v for k, v in overrides.items()})
+        daemon = Daemon(env, tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon
+
+    start.workspace_root = workspace_root  # type: ignore[attr-defined]
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

@@ -1,0 +1,82 @@
+"""Shared fixtures for tests that need a real Docker engine and the local busybox step image.
+
+`docker_engine` (session) checks `docker info` once and builds `executor-busybox:latest` once with
+`scripts/build-images.sh`; tests marked `@pytest.mark.docker` use it and are skipped, with the
+engine's own error as the reason, when there is no engine. Nothing is ever pulled.
+
+Every container a test starts must carry `test_labels` (a per-session label), so the session
+finalizer removes exactly what the tests created and never anyone else's containers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+__all__ = ["STEP_IMAGE", "DockerEngine", "docker_engine", "test_labels"]
+
+STEP_IMAGE = "executor-busybox:latest"
+TEST_LABEL = "executor.test-session"
+
+_ROOT = Path(__file__).resolve().parent.parent
+_SESSION = uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class DockerEngine:
+    """What a docker test needs to start the runtime: the forwarded env and the step image."""
+
+    env: dict[str, str]
+    image: str
+    session: str
+
+
+def _forwarded() -> dict[str, str]:
+    return {k: os.environ[k] for k in ("HOME", "PATH", "USER", "DOCKER_HOST") if k in os.environ}
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[DockerEngine]:
+    """A reachable engine with the step image built; skips the test when there is no engine."""
+    env = _forwarded()
+    try:
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        pytest.skip(f"docker info failed: {err}")
+    if info.returncode != 0:
+        pytest.skip(f"docker info failed: {info.stderr.strip() or info.stdout.strip()}")
+    subprocess.run([str(_ROOT / "scripts" / "build-images.sh")], check=True, env=env, timeout=600)
+    yield DockerEngine(env=env, image=STEP_IMAGE, session=_SESSION)
+    _remove_session_containers(env)
+
+
+@pytest.fixture
+def test_labels(docker_engine: DockerEngine) -> dict[str, str]:
+    """Put these on every container a test creates: the session finalizer removes them."""
+    return {TEST_LABEL: docker_engine.session}
+
+
+def _remove_session_containers(env: dict[str, str]) -> None:
+    listing = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label={TEST_LABEL}={_SESSION}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    ids = listing.stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, env=env, check=False)

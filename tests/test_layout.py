@@ -1,0 +1,113 @@
+"""Style rules that can be checked (STYLE.md §3): layering, module hygiene, env access."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "executor"
+MODULES = sorted(p for p in ROOT.rglob("*.py"))
+
+# Parsed once, at collection. CPython 3.11.7 can raise "SystemError: AST constructor recursion
+# depth mismatch" from ast.parse late in a long pytest run (gh-106905, after other tests have hit
+# and caught RecursionError); parsing before any test runs keeps this check deterministic.
+SOURCES: dict[Path, str] = {p: p.read_text(encoding="utf-8") for p in MODULES}
+TREES: dict[Path, ast.Module] = {p: ast.parse(text) for p, text in SOURCES.items()}
+
+# Who may import what inside the project (module prefixes), STYLE.md §2.
+ALLOWED: dict[str, set[str]] = {
+    "executor.config": {"executor.errors", "executor.goparse"},
+    "executor.goparse": set(),
+    "executor.wire": {"executor.wire_base", "executor.wire_job", "executor.wire_requests"},
+    "executor.wire_base": set(),
+    "executor.wire_job": {"executor.wire_base"},
+    "executor.wire_requests": {"executor.wire_base"},
+    "executor.errors": set(),
+    "executor.metrics": set(),
+    "executor.baseclient": {"executor.errors"},
+    "executor.apiclient": {"executor.wire", "executor.errors", "executor.baseclient"},
+    "executor.logstream": {"executor.wire", "executor.errors"},
+    "executor.worker": {"executor.wire", "executor.errors", "executor.metrics", "executor.config"},
+}
+FORBIDDEN_FOR_SANDBOX = (
+    "executor.worker",
+    "executor.handler",
+    "executor.apiclient",
+    "executor.runtime",
+    "executor.workspace",
+    "executor.janitor",
+    "executor.cli",
+)
+
+
+def _name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = TREES[path]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return {m for m in found if m == "executor" or m.startswith("executor.")}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_module_hygiene(path: Path) -> None:
+    text = SOURCES[path]
+    tree = TREES[path]
+    assert ast.get_docstring(tree), f"{path} has no module docstring"
+    assert len(text.splitlines()) <= 400, f"{path} is over 400 lines"
+    if path.name != "__main__.py":
+        names = {
+            t.id
+            for n in tree.body
+            if isinstance(n, ast.Assign | ast.AnnAssign)
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+            if isinstance(t, ast.Name)
+        }
+        assert "__all__" in names, f"{path} does not declare __all__"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_dependencies_point_one_way(path: Path) -> None:
+    name = _name(path)
+    imports = _imports(path)
+    if name in ALLOWED:
+        bad = {
+            m for m in imports if not any(m == a or m.startswith(a + ".") for a in ALLOWED[name])
+        }
+        assert not bad, f"{name} must not import {sorted(bad)}"
+    if name.startswith("executor.sandbox"):
+        bad = {m for m in imports if m.startswith(FORBIDDEN_FOR_SANDBOX)}
+        assert not bad, f"the sandbox must not import {sorted(bad)}"
+    elif name != "executor.cli":
+        assert not any(m.startswith("executor.sandbox") for m in imports), name
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_only_config_reads_the_environment(path: Path) -> None:
+    if _name(path) in ("executor.config", "executor.cli") or "sandbox" in path.parts:
+        return
+    text = path.read_text(encoding="utf-8")
+    assert "os.environ" not in text and "os.getenv" not in text, path
+
+
+def test_no_private_cross_module_imports() -> None:
+    for path in MODULES:
+        tree = TREES[path]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("executor"):
+                for alias in node.names:
+                    assert not alias.name.startswith("_") or alias.name == "__version__", (
+                        f"{path} imports private {node.module}.{alias.name}"
+                    )
