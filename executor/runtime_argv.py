@@ -15,11 +15,18 @@ Our additions sit in one stable place, right after `--rm`, in this order:
 
     --name NAME                   when `ContainerSpec.name` is set (cancel and janitor need it)
     --label K=V ...               `ContainerSpec.labels`, sorted by key
+    --user U                      when `ContainerSpec.user` is set
+    --network N                   when `ContainerSpec.network` is set
     --init                        } only when `DockerOptions.hardening` is true: docker-init as
     --security-opt no-new-privileges }  PID 1 forwards SIGTERM to the script, so `docker stop`
     --pids-limit N                }  takes milliseconds instead of the whole grace period
 
 With no name, no labels and `hardening=False` the argv is exactly Sourcegraph's.
+
+Three more optional `ContainerSpec` fields serve containers that are not Sourcegraph's docker
+steps, and keep their defaults on that path: `mount_target` (where the workspace appears, `/data`
+by default; batch-spec steps use src-cli's `/work`), `mount_subdir` (mount only that part of the
+workspace, e.g. `repository`) and `args` (what follows the image instead of the script path).
 
 This module must not know the queue API, what a job means, or templating.
 """
@@ -89,9 +96,9 @@ class ContainerSpec:
 
     #: The step image, e.g. `executor-busybox:latest`.
     image: str
-    #: The script, relative to /data, e.g. `.sourcegraph-executor/42.0_@abc.sh`.
+    #: The script, relative to /data, e.g. `.sourcegraph-executor/42.0_@abc.sh` (unless `args`).
     script_path: str
-    #: The job's workspace directory on this host (mounted at /data).
+    #: The job's workspace directory on this host (mounted at /data, see `mount_target`).
     workspace_dir: str
     #: The step's working directory relative to /data ("" for /data itself).
     dir: str = ""
@@ -103,6 +110,16 @@ class ContainerSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: A private directory holding `config.json` for `docker --config` (registry auth), or None.
     docker_config_dir: str | None = None
+    #: Where the workspace is mounted; `dir` and `script_path` are relative to it.
+    mount_target: str = "/data"
+    #: Mount only this subdirectory of the workspace ("" = all of it); must stay inside it.
+    mount_subdir: str = ""
+    #: `--user` (e.g. "0:0"); "" leaves the image's user.
+    user: str = ""
+    #: `--network` (e.g. "none"); "" leaves Docker's default.
+    network: str = ""
+    #: Arguments after the image; when non-empty they replace `<mount_target>/<script_path>`.
+    args: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -178,11 +195,21 @@ def docker_argv(spec: ContainerSpec, options: DockerOptions) -> list[str]:
         argv += ["--memory", options.memory]
     for mount in options.additional_mounts:
         argv += ["--mount", mount]
-    argv += ["-v", f"{_host_dir(spec.workspace_dir, options.host_mount_path)}:/data"]
-    argv += ["-w", _go_join("/data", spec.dir)]
+    target = spec.mount_target
+    if not target.startswith("/"):
+        raise ValueError(f"mount target {target!r} is not absolute")
+    source = _host_dir(spec.workspace_dir, options.host_mount_path)
+    if spec.mount_subdir:
+        subdir = _go_clean(spec.mount_subdir.lstrip("/"))
+        if subdir == ".." or subdir.startswith("../"):
+            raise ValueError(f"mount subdirectory {spec.mount_subdir!r} leaves the workspace")
+        source = _go_join(source, subdir)
+    argv += ["-v", f"{source}:{target}"]
+    argv += ["-w", _go_join(target, spec.dir)]
     for pair in spec.env:
         argv += ["-e", pair]
-    argv += ["--entrypoint", "/bin/sh", spec.image, _go_join("/data", spec.script_path)]
+    argv += ["--entrypoint", "/bin/sh", spec.image]
+    argv += list(spec.args) if spec.args else [_go_join(target, spec.script_path)]
     return argv
 
 
@@ -192,6 +219,10 @@ def _additions(spec: ContainerSpec, options: DockerOptions) -> list[str]:
         flags += ["--name", spec.name]
     for key in sorted(spec.labels):
         flags += ["--label", f"{key}={spec.labels[key]}"]
+    if spec.user:
+        flags += ["--user", spec.user]
+    if spec.network:
+        flags += ["--network", spec.network]
     if options.hardening:
         flags += ["--init", "--security-opt", "no-new-privileges"]
         if options.pids_limit > 0:

@@ -4,7 +4,8 @@ Owns the filesystem side of a job (spec §4.2, §4.3): `prepare_workspace` creat
 `<root>/workspace-<jobID>-XXXX`, marks it with `.executor-owner` for the janitor, fetches the
 repository through the local authenticating proxy (`executor.gitproxy`) with exactly
 Sourcegraph's git commands and log keys, writes the job's files and step scripts, and
-`teardown_workspace` removes it. Knows git and the filesystem; knows nothing of Docker, and of log
+`teardown_workspace` removes it (with a caller-supplied fallback for root-owned files, see
+`executor.rootclean`). Knows git and the filesystem; knows nothing of Docker, and of log
 uploading only the `ExecutionLogger` it writes entries to.
 
 Job files and scripts are written by `executor.workspace_files`, which refuses any path that
@@ -16,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import stat
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from executor.workspace_files import (
     EntryLogger,
     FilesClient,
     go_duration,
+    remove_tree,
     show_path,
     within,
     write_files,
@@ -41,6 +41,7 @@ __all__ = [
     "SCRIPTS_DIR",
     "EntryLogger",
     "FilesClient",
+    "PrivilegedRemover",
     "Workspace",
     "git_commands",
     "go_duration",
@@ -153,7 +154,7 @@ async def prepare_workspace(
         await write_files(job, path, scripts_dir, logger, files, scripts)
         return Workspace(path=path, repo_path=repo_path, scripts_dir=scripts_dir)
     except BaseException:
-        await asyncio.shield(asyncio.to_thread(_remove_tree, path))
+        await asyncio.shield(asyncio.to_thread(remove_tree, path))
         raise
 
 
@@ -229,12 +230,26 @@ async def _pump(
         sink(stream, buf.decode("utf-8", errors="replace"))
 
 
-async def teardown_workspace(ws: Workspace, logger: EntryLogger, keep: bool) -> bool:
+#: Removes what the daemon's user could not (bound to one job), returning the error text or None
+#: once `path` is gone: `executor.rootclean.RootCleaner.remover(...)`. Declared here, by the
+#: consumer, so this module stays ignorant of Docker.
+PrivilegedRemover = Callable[[Path], Awaitable[str | None]]
+
+
+async def teardown_workspace(
+    ws: Workspace,
+    logger: EntryLogger,
+    keep: bool,
+    *,
+    remove_as_root: PrivilegedRemover | None = None,
+) -> bool:
     """Write the `teardown.fs` entry (exit code 0 always) and remove the workspace unless `keep`.
 
-    Returns whether the directory is gone (or kept on purpose). Files created by containers
-    running as root inside root-owned directories cannot be removed by an unprivileged executor;
-    the entry then says `Operation failed: …` and the caller may clean up through the runtime.
+    Returns whether the directory is gone (or kept on purpose). Containers running as root can
+    leave root-owned directories that an unprivileged daemon cannot empty; when removal fails
+    for lack of permission and `remove_as_root` is given, it is called (a short cleanup
+    container, `executor.rootclean`). If the workspace is still there, the entry says
+    `Operation failed: …`.
     """
     handle = logger.open("teardown.fs", None)
     try:
@@ -243,37 +258,14 @@ async def teardown_workspace(ws: Workspace, logger: EntryLogger, keep: bool) -> 
             return True
         handle.write_text(f"Removing {ws.path}\n")
         # In a thread: a large checkout takes seconds to delete and must not stall heartbeats.
-        error = await asyncio.shield(asyncio.to_thread(_remove_tree, ws.path))
+        result = await asyncio.shield(asyncio.to_thread(remove_tree, ws.path))
+        error = result.error
+        if error is not None and result.permission_denied and remove_as_root is not None:
+            handle.write_text(f"{error}; removing the rest with a cleanup container\n")
+            error = await asyncio.shield(remove_as_root(ws.path))
         if error is not None:
             handle.write_text(f"Operation failed: {error}\n")
             return False
         return True
     finally:
         handle.finalize(0)
-
-
-def _remove_tree(path: Path) -> str | None:
-    """`rm -rf path`, making read-only directories writable on the way; the error, if any."""
-    errors: list[str] = []
-
-    def on_error(func: Callable[..., object], failed: str, exc: object) -> None:
-        parent = os.path.dirname(failed)
-        try:
-            # A read-only directory (e.g. a module cache a step made) blocks unlinking its
-            # entries: add the owner's write and search bits and retry once.
-            for p in (parent, failed):
-                mode = os.lstat(p).st_mode
-                if stat.S_ISDIR(mode):
-                    os.chmod(p, stat.S_IMODE(mode) | stat.S_IRWXU)
-            func(failed)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            errors.append(f"{failed}: {err.strerror or err}")
-
-    if not path.exists():
-        return None
-    shutil.rmtree(path, onerror=on_error)
-    if errors:
-        return f"{len(errors)} paths could not be removed, first {errors[0]}"
-    return None

@@ -1,20 +1,27 @@
-"""Job files and step scripts (`setup.fs.extras`), written only inside the workspace.
+"""Job files and step scripts (`setup.fs.extras`), written only inside the workspace; removal.
 
 Sourcegraph's `worker/files` and `workspace/files.go` (spec §4.3). A job file whose path is
 absolute, contains NUL, climbs out through `..`, or would be written through a symlink pointing
 outside the workspace (a cloned repository can contain such links) is refused with
 `refusing to write outside of working directory: <path>` before anything is created for it.
 Also declares the Protocols `workspace` needs of the logger and the files API (the consumer
-declares them). Knows the filesystem; knows nothing of git, Docker or HTTP.
+declares them), and `remove_tree`, the host-side `rm -rf` shared by workspace teardown and
+`executor.rootclean` (which adds the Docker fallback for root-owned files). Knows the
+filesystem; knows nothing of git, Docker or HTTP.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import stat
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from executor.errors import WorkspaceError
 from executor.wire import ZERO_TIME, Job
@@ -23,7 +30,9 @@ __all__ = [
     "FILE_MODE",
     "EntryLogger",
     "FilesClient",
+    "TreeRemoval",
     "go_duration",
+    "remove_tree",
     "show_path",
     "within",
     "write_files",
@@ -179,3 +188,66 @@ def _write(target: Path, content: bytes) -> None:
     fd = os.open(target, flags, FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         fh.write(content)
+
+
+_DENIED = {errno.EACCES, errno.EPERM}
+
+
+@dataclass(frozen=True)
+class TreeRemoval:
+    """What `remove_tree` could not do: `error` (None when the tree is gone) and whether any
+    failure was EACCES/EPERM, i.e. something only a more privileged user can remove."""
+
+    error: str | None = None
+    permission_denied: bool = False
+
+
+def remove_tree(path: Path) -> TreeRemoval:
+    """`rm -rf path` as this process's user, making read-only directories writable on the way.
+
+    Never raises for entries that cannot be removed: it removes what it can and reports the
+    rest. Entries that vanish meanwhile (a racing janitor) are not errors.
+    """
+    failed: list[str] = []
+    denied = False
+
+    def on_error(func: Callable[..., object], target: str, exc: BaseException) -> None:
+        nonlocal denied
+        if isinstance(exc, FileNotFoundError):
+            return
+        try:
+            # A read-only directory (a module cache a step made) blocks unlinking its entries:
+            # add the owner's write and search bits and retry once. That only works on
+            # directories we own; root-owned ones fail here with EPERM.
+            for p in (os.path.dirname(target), target):
+                mode = os.lstat(p).st_mode
+                if stat.S_ISDIR(mode):
+                    os.chmod(p, stat.S_IMODE(mode) | stat.S_IRWXU)
+            func(target)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            denied = denied or bool(_DENIED & {err.errno, getattr(exc, "errno", None)})
+            # Report the original failure, not the retry's (often a chmod's EPERM).
+            first = exc if isinstance(exc, OSError) else err
+            failed.append(f"{target}: {first.strerror or first}")
+
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return TreeRemoval()
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=on_error)
+    else:
+
+        def onerror(func: Callable[..., object], target: str, info: tuple[Any, ...]) -> None:
+            on_error(func, target, info[1])
+
+        shutil.rmtree(path, onerror=onerror)
+    if not failed and os.path.lexists(path):
+        failed.append(f"{path}: still present (not a directory?)")
+    if not failed:
+        return TreeRemoval()
+    return TreeRemoval(
+        f"{len(failed)} paths could not be removed, first {failed[0]}", permission_denied=denied
+    )

@@ -28,7 +28,7 @@ from executor.workspace import (
     prepare_workspace,
     teardown_workspace,
 )
-from executor.workspace_files import FilesClient, write_files
+from executor.workspace_files import FilesClient, TreeRemoval, remove_tree, write_files
 
 
 @dataclass
@@ -300,3 +300,34 @@ def test_teardown_removes_read_only_directories(tmp_path: Path) -> None:
 
     assert asyncio.run(main())
     assert not ws.path.exists()
+
+
+def test_teardown_calls_the_root_remover_only_on_permission_errors(tmp_path: Path) -> None:
+    ws, _ = _prepare(_job(), tmp_path)
+    calls: list[Path] = []
+
+    async def remove_as_root(path: Path) -> str | None:
+        calls.append(path)
+        return None
+
+    async def main() -> bool:
+        logger = ExecutionLogger(MemorySink(), _job(), Redactor({}))
+        ok = await teardown_workspace(ws, logger, keep=False, remove_as_root=remove_as_root)
+        await logger.flush()
+        return ok
+
+    assert asyncio.run(main())
+    assert calls == [] and not ws.path.exists()
+
+
+def test_remove_tree_never_follows_a_symlinked_workspace(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("k")
+    link = tmp_path / "workspace-1-x"
+    link.symlink_to(target)
+    result = remove_tree(link)
+    assert result.error is not None and "still present" in result.error
+    assert not result.permission_denied
+    assert (target / "keep.txt").read_text() == "k"
+    assert remove_tree(tmp_path / "missing") == TreeRemoval()

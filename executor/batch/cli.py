@@ -50,13 +50,14 @@ async def _run(flags: ExecFlags, outer: Mapping[str, str]) -> int:
     job_id = f"{os.getpid()}"
     labels = container_labels(executor_name=CLI_EXECUTOR_NAME, job_id=job_id, host="local")
 
-    def runner_for(_flags: ExecFlags, root: Path) -> ContainerRunner:
+    def runner_for(flags: ExecFlags, root: Path) -> ContainerRunner:
         return DockerStepRunner(
             runtime=runtime,
             docker=DockerOptions(),
             root=root,
             name_for=lambda i: container_name(CLI_EXECUTOR_NAME, job_id, f"batch-{i}"),
             labels=labels,
+            run_as_image_user=flags.run_as_image_user,
         )
 
     def emit(line: str) -> None:

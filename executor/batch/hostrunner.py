@@ -8,13 +8,37 @@ labels, cancellation (the runtime stops the container when the job task is cance
 Must not know: the queue API or log uploads (events go to ``handle.write("stdout", …)``,
 where the logger redacts and uploads them as the ``step.src.batch-exec`` entry).
 
-Container layout. The runtime mounts one host directory at ``/data`` and runs
-``/bin/sh /data/<script>`` in ``/data/<dir>``; we mount the job workspace (which holds
-``repository/`` and ``.src-tmp/``), so the step's working directory is
-``/data/repository[/<path>]`` (src-cli: ``/work[/<path>]``). ``files:`` and ``mount:``
-entries are extra read-only ``--mount type=bind`` flags, as in src-cli. Divergence: src-cli
-forces ``--user 0:0`` unless ``-run-as-image-user``; the runtime's argv has no ``--user``,
-so steps run as the image's default user.
+Container layout: src-cli's (``internal/batches/executor/run_steps.go`` ``executeSingleStep``,
+``workspace/bind_workspace.go`` ``DockerRunOpts``, ``cmd/src/batch_exec.go``; read at
+``sourcegraph/src-cli`` ``main``). src-cli runs each step as::
+
+    docker run --rm --init --cidfile F --workdir /work[/<path>]
+      --mount type=bind,source=<script>,target=<mktemp path in the image>,ro
+      --mount type=bind,source=<repo dir>,target=/work
+      [--user 0:0]                      (ForceRoot = !-run-as-image-user in `batch exec`)
+      --mount type=bind,source=<tmp>,target=<files key>,ro   (per `files:` entry)
+      --mount type=bind,source=<path>,target=<mountpoint>,ro (per `mount:` entry)
+      -e K=V ... --entrypoint <bash|sh> -- <image digest> <mktemp path>
+
+Ours, through the runtime's argv builder (``runtime_argv.docker_argv`` with the optional
+``mount_target``/``mount_subdir``/``user``/``args`` fields that Sourcegraph's docker steps leave
+unset): the repository directory (``-repo``) is mounted at :data:`WORK_DIR` (``-v <repo>:/work``),
+the working directory is ``/work[/<path>]``, ``--user 0:0`` unless ``-run-as-image-user``,
+``files:`` and ``mount:`` entries are read-only ``--mount type=bind`` flags at their keys and
+mountpoints, ``-e`` per env var; plus the daemon's name, labels, limits and hardening.
+
+Divergences from src-cli, each on purpose:
+
+* The step's directory (entry script, ``step.sh``, rendered ``files:``) is bind-mounted
+  read-only at :data:`STEP_DIR` instead of one script file at a ``mktemp`` path probed with an
+  extra container per step; the entry script picks ``/bin/bash`` or ``/bin/sh`` itself
+  (``steps.wrapper_script``), so the entrypoint is ``/bin/sh``.
+* Images are run by name, not by digest; the repository is mounted with ``-v`` (the runtime's
+  form), not ``--mount``: the same bind, except that Docker would create a missing source.
+* No ``--cidfile``: the container is found by its ``--name`` for cancellation and cleanup.
+* The repository and the temp dir (step directories) must lie inside the job workspace, so
+  Docker-in-Docker (``EXECUTOR_DOCKER_HOST_MOUNT_PATH``) can map them (``mount:`` sources are
+  mapped when they lie inside it too).
 """
 
 from __future__ import annotations
@@ -36,9 +60,23 @@ from executor.runtime_stream import OutputSink
 from executor.wire import CliStep, Job
 from executor.workspace import Workspace
 
-__all__ = ["BatchExecRunner", "DockerStepRunner", "bind_mount"]
+__all__ = [
+    "ROOT_USER",
+    "STEP_DIR",
+    "WORK_DIR",
+    "BatchExecRunner",
+    "DockerStepRunner",
+    "bind_mount",
+]
 
 log = structlog.get_logger("executor.batch")
+
+#: src-cli's ``workDir``: where the repository is mounted and steps run.
+WORK_DIR = "/work"
+#: Where the step's own directory (entry script, ``step.sh``, ``files:`` sources) is mounted.
+STEP_DIR = "/.src-batch-exec"
+#: src-cli's ``ForceRoot``.
+ROOT_USER = "0:0"
 
 
 def bind_mount(source: str, target: str) -> str:
@@ -61,19 +99,26 @@ class DockerStepRunner:
         name_for: Callable[[int], str],
         labels: Mapping[str, str],
         docker_config_dir: str | None = None,
+        run_as_image_user: bool = False,
     ) -> None:
+        """``root`` is the job workspace (repository, temp dir and mounts must lie inside it);
+        ``run_as_image_user`` is ``batch exec -run-as-image-user`` (else ``--user 0:0``)."""
         self.runtime = runtime
         self.docker = docker
         self.root = root.resolve()
         self.name_for = name_for
         self.labels = dict(labels)
         self.docker_config_dir = docker_config_dir
+        self.run_as_image_user = run_as_image_user
 
-    def _relative(self, path: Path) -> str:
+    def _relative(self, path: Path, base: Path | None = None) -> str:
+        """``path`` relative to ``base`` (default: the workspace), which must contain it."""
+        root = self.root if base is None else base.resolve()
         resolved = path.resolve()
-        if not resolved.is_relative_to(self.root):
-            raise StepFailure(f"{path} is not inside the job workspace {self.root}")
-        return resolved.relative_to(self.root).as_posix()
+        if not resolved.is_relative_to(root):
+            raise StepFailure(f"{path} is not inside the job workspace {root}")
+        rel = resolved.relative_to(root).as_posix()
+        return "" if rel == "." else rel
 
     def _host_path(self, path: str) -> str:
         """Docker-in-Docker: where the engine's daemon sees ``path`` (cf. ``_host_dir``)."""
@@ -87,20 +132,27 @@ class DockerStepRunner:
 
     def spec_for(self, container: StepContainer) -> tuple[ContainerSpec, DockerOptions]:
         """The runtime's ``ContainerSpec`` and per-step ``DockerOptions`` for a step."""
-        workdir = posixpath.join(self._relative(container.repo_dir), container.workdir)
-        binds = [bind_mount(self._host_path(src), dst) for src, dst in container.mounts]
+        step_dir = container.script.parent
+        self._relative(step_dir)  # inside the workspace, or Docker-in-Docker could not map it
+        binds = [bind_mount(self._host_path(str(step_dir)), STEP_DIR)]
+        binds += [bind_mount(self._host_path(src), dst) for src, dst in container.mounts]
         options = dataclasses.replace(
             self.docker, additional_mounts=[*self.docker.additional_mounts, *binds]
         )
+        script = posixpath.join(STEP_DIR, self._relative(container.script, step_dir))
         spec = ContainerSpec(
             image=container.image,
-            script_path=self._relative(container.script),
+            script_path="",
             workspace_dir=str(self.root),
-            dir=workdir.rstrip("/"),
+            dir=container.workdir.strip("/"),
             env=[f"{k}={v}" for k, v in container.env.items()],
             name=self.name_for(container.index),
             labels=self.labels,
             docker_config_dir=self.docker_config_dir,
+            mount_target=WORK_DIR,
+            mount_subdir=self._relative(container.repo_dir),
+            user="" if self.run_as_image_user else ROOT_USER,
+            args=(script,),
         )
         return spec, options
 
@@ -159,7 +211,7 @@ class BatchExecRunner:
             lock_path=self.lock_path,
         )
 
-        def runner_for(_flags: ExecFlags, _cwd: Path) -> ContainerRunner:
+        def runner_for(flags: ExecFlags, _cwd: Path) -> ContainerRunner:
             return DockerStepRunner(
                 runtime=self.runtime,
                 docker=self.docker,
@@ -167,6 +219,7 @@ class BatchExecRunner:
                 name_for=lambda i: container_name(self.executor_name, job.id, f"batch-{i}"),
                 labels=labels,
                 docker_config_dir=docker_config_dir,
+                run_as_image_user=flags.run_as_image_user,
             )
 
         def emit(line: str) -> None:

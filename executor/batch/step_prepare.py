@@ -97,8 +97,10 @@ def prepare_step(
     marker = f"__SRC_BATCH_EXEC_END_{secrets.token_hex(16)}__"
     (step_dir / "step.sh").write_text(run_script, encoding="utf-8")
     (step_dir / "run.sh").write_text(wrapper_script('"$(dirname "$0")/step.sh"', marker))
+    # Readable whatever user the image runs as (``-run-as-image-user``); the directory is
+    # mounted into the container as it is, and ``mkdtemp`` made it 0700.
+    step_dir.chmod(0o755)
     for name in ("step.sh", "run.sh"):
-        # Readable whatever user the image runs as.
         (step_dir / name).chmod(0o644)
     mounts: list[tuple[str, str]] = []
     for n, (target, text) in enumerate(sorted((step.files or {}).items())):

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,14 @@ class Handle:
         return "".join(f"{s}: {line}\n" for s, line in self.lines)
 
 
-def make_workspace(root: Path, steps: list[dict[str, Any]], **extra: Any) -> Path:
+def make_workspace(
+    root: Path, steps: list[dict[str, Any]], files: dict[str, str] | None = None, **extra: Any
+) -> Path:
     repo = root / "repository"
     repo.mkdir(parents=True)
-    (repo / "README.md").write_text("hello\n")
+    for name, text in {"README.md": "hello\n", **(files or {})}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@e", "-C", str(repo)]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -105,13 +110,14 @@ class Exec:
         lines: list[str] = []
         runtime = DockerRuntime(executor_name=self.name, env=self.docker.env)
 
-        def runner_for(_flags: ExecFlags, cwd: Path) -> ContainerRunner:
+        def runner_for(flags: ExecFlags, cwd: Path) -> ContainerRunner:
             return DockerStepRunner(
                 runtime=runtime,
                 docker=DockerOptions(),
                 root=cwd,
                 name_for=lambda i: container_name(self.name, "1", f"batch-{i}"),
                 labels=self.labels,
+                run_as_image_user=flags.run_as_image_user,
             )
 
         environ = {**self.docker.env, **(env or {})}
@@ -148,8 +154,8 @@ def test_two_steps_previous_step_and_outputs(exe: Exec, tmp_path: Path) -> None:
     code, events, engine = exe.run(root, "-binaryDiffs")
     assert code == 0 and engine is not None and engine.containers_started == 2
     first, second = results_of(events)
-    assert first.stdout == "x-/data/repository"
-    assert (root / "repository" / "second.txt").read_text() == "[README.md] x-/data/repository\n"
+    assert first.stdout == "x-/work"
+    assert (root / "repository" / "second.txt").read_text() == "[README.md] x-/work\n"
     assert second.version == 2 and second.changed_files.added == ["second.txt"]
     assert b"+++ second.txt" in (second.diff or b"")
 
@@ -287,3 +293,80 @@ def test_daemon_runner_writes_parseable_log(docker_engine: DockerEngine, tmp_pat
     cache = [e for e in events if e.operation == "CACHE_AFTER_STEP_RESULT"]
     assert len(cache) == 1
     assert leftover(docker_engine.env, name) == []
+
+
+def _diff_lines(result: AfterStepResult) -> list[str]:
+    return (result.diff or b"").decode().splitlines()
+
+
+def test_src_cli_layout_work_dir_root_user_and_absolute_paths(exe: Exec, tmp_path: Path) -> None:
+    """src-cli parity: the repository is /work, the step runs in /work/<path> as 0:0."""
+    script = (
+        "pwd > pwd.txt; id -u > uid.txt; id -g > gid.txt\n"
+        "echo abs > /work/abs.txt\n"
+        "cd /work && ls README.md > sub/ls.txt\n"
+        "cp /etc/conf.txt /work/sub/conf.txt; cp /opt/tool/t.txt /work/sub/tool.txt\n"
+        # Only the repository is under /work: no job files, no temp dir, no step scripts.
+        "for p in input.json .src-tmp repository workspace-files; do"
+        ' [ -e "/work/$p" ] && exit 9; done; true'
+    )
+    steps = [
+        step(
+            script,
+            files={"/etc/conf.txt": "from files\n"},
+            mount=[{"path": "tools", "mountpoint": "/opt/tool"}],
+        )
+    ]
+    root = make_workspace(tmp_path, steps, files={"sub/keep.txt": "k\n"}, path="sub")
+    (root / "workspace-files" / "tools").mkdir(parents=True)
+    (root / "workspace-files" / "tools" / "t.txt").write_text("from mount\n")
+    code, events, _ = exe.run(root, "-workspaceFiles", "workspace-files")
+    assert code == 0, events
+    (result,) = results_of(events)
+    assert result.changed_files.added == [
+        "abs.txt", "sub/conf.txt", "sub/gid.txt", "sub/ls.txt", "sub/pwd.txt", "sub/tool.txt",
+        "sub/uid.txt",
+    ]  # fmt: skip
+    lines = _diff_lines(result)
+    for name, content in [
+        ("abs.txt", "abs"),
+        ("sub/pwd.txt", "/work/sub"),
+        ("sub/uid.txt", "0"),
+        ("sub/gid.txt", "0"),
+        ("sub/ls.txt", "README.md"),
+        ("sub/conf.txt", "from files"),
+        ("sub/tool.txt", "from mount"),
+    ]:
+        at = lines.index(f"+++ {name}")
+        assert lines[at + 1 : at + 3] == ["@@ -0,0 +1 @@", f"+{content}"], name
+
+
+@pytest.fixture(scope="module")
+def user_image(docker_engine: DockerEngine) -> Iterator[str]:
+    """`executor-busybox:latest` with `USER 4321:4321`, built locally (nothing is pulled)."""
+    tag = f"executor-busybox-user:{docker_engine.session}"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"],
+        input=f"FROM {STEP_IMAGE}\nUSER 4321:4321\n",
+        text=True,
+        capture_output=True,
+        env={**docker_engine.env, "DOCKER_BUILDKIT": "0"},
+        check=True,
+        timeout=120,
+    )
+    yield tag
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, env=docker_engine.env)
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [((), "0 0"), (("-run-as-image-user",), "4321 4321")]
+)
+def test_run_as_image_user(
+    exe: Exec, tmp_path: Path, user_image: str, flag: tuple[str, ...], expected: str
+) -> None:
+    """`--user 0:0` by default (src-cli's ForceRoot); the image's user with the flag."""
+    steps = [{"run": 'echo "$(id -u) $(id -g) $(pwd)"', "container": user_image}]
+    code, events, _ = exe.run(make_workspace(tmp_path, steps), *flag)
+    assert code == 0, events
+    (result,) = results_of(events)
+    assert result.stdout == f"{expected} /work\n"

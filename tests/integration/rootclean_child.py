@@ -1,0 +1,75 @@
+"""Not a test: the "daemon" side of `test_rootclean_docker.py`, run as an unprivileged user.
+
+Usage: `python rootclean_child.py MODE WORKSPACE EXECUTOR_NAME CLEANUP_IMAGE [STEP_IMAGE]`,
+MODE `teardown` (the job's `teardown_workspace` with the root-cleanup fallback) or `janitor`
+(`RootCleaner.remove_tree`, the call the janitor makes). Prints one JSON object: the result,
+the `teardown.fs` entry's text, whether the workspace still exists, and the log events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from executor.logstream import ExecutionLogger, Redactor
+from executor.rootclean import RootCleaner
+from executor.runtime import DockerRuntime
+from executor.runtime_argv import DockerOptions
+from executor.wire import ExecutionLogEntry, Job
+from executor.workspace import Workspace, teardown_workspace
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.entries: dict[int, ExecutionLogEntry] = {}
+
+    async def add_execution_log_entry(self, job: Job, entry: ExecutionLogEntry) -> int:
+        self.entries[len(self.entries) + 1] = entry
+        return len(self.entries)
+
+    async def update_execution_log_entry(
+        self, job: Job, entry_id: int, entry: ExecutionLogEntry
+    ) -> None:
+        self.entries[entry_id] = entry
+
+
+async def main(mode: str, path: Path, name: str, image: str, step_images: list[str]) -> Any:
+    runtime = DockerRuntime(executor_name=name, env=dict(os.environ))
+    cleaner = RootCleaner(
+        runtime=runtime,
+        docker=DockerOptions(cpus=1, memory="256M", pids_limit=4096),
+        executor_name=name,
+        host_label="test",
+        image=image,
+    )
+    job = Job.model_validate({"id": 7})
+    out: dict[str, Any] = {"uid": os.getuid()}
+    try:
+        with capture_logs() as logs:
+            if mode == "teardown":
+                sink = Sink()
+                logger = ExecutionLogger(sink, job, Redactor({}))
+                ws = Workspace(path=path, repo_path=path, scripts_dir=path)
+                remover = cleaner.remover(job_id="7", images=step_images)
+                out["ok"] = await teardown_workspace(ws, logger, False, remove_as_root=remover)
+                await logger.flush()
+                out["entry"] = next(e.out for e in sink.entries.values() if e.key == "teardown.fs")
+            else:
+                out["error"] = await cleaner.remove_tree(path, job_id="7", images=step_images)
+    finally:
+        runtime.close()
+    out["exists"] = os.path.lexists(path)
+    out["logs"] = [{k: str(v) for k, v in event.items()} for event in logs]
+    return out
+
+
+if __name__ == "__main__":
+    mode, workspace, executor_name, cleanup_image, *images = sys.argv[1:]
+    result = asyncio.run(main(mode, Path(workspace), executor_name, cleanup_image, images))
+    print(json.dumps(result))
