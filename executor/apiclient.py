@@ -7,7 +7,9 @@ Source: `cmd/executor/internal/apiclient/queue/client.go` and `baseclient.go`
   `X-Sourcegraph-Job-ID` and `X-Sourcegraph-Executor-Name`, falling back to the executor token
   when a job carries none (older frontends);
 - the queue of a job call is the job's own `queue` (multi-queue mode) or the configured one;
-- `204` from dequeue means "no job".
+- `204` from dequeue means "no job"; a job payload that does not decode raises
+  `wire.MalformedJob` when it still identifies its job (the worker marks it failed), else
+  `ApiDecodeError`. Neither message quotes the payload (its secrets).
 
 Retries (our policy; the Go client's predicate was not verified, §11): connection errors,
 timeouts, 429 and 5xx are retried with capped, jittered exponential backoff that honours
@@ -50,10 +52,12 @@ from executor.wire import (
     HeartbeatRequestV1,
     HeartbeatResponse,
     Job,
+    MalformedJob,
     MarkCompleteRequest,
     MarkErroredRequest,
     QueueJobIDs,
     UpdateExecutionLogEntryRequest,
+    decode_job,
     parse_record_uid,
 )
 
@@ -133,9 +137,15 @@ class QueueClient(BaseClient):
             return None
         data = decode_json(response, "Dequeue")
         try:
-            return Job.model_validate(data)
+            return decode_job(data)
+        except MalformedJob as err:
+            # The worker marks it failed; in multi-queue mode only when the queue says whose
+            # job it is (IDs overlap across queues), never by guessing the first queue.
+            if err.job.queue in self.queues or (not err.job.queue and not self.multi_queue):
+                raise
+            raise ApiDecodeError("Dequeue", f"malformed job payload: {err.reason}") from None
         except ValueError as err:
-            raise ApiDecodeError("Dequeue", f"malformed job payload: {first_error(err)}") from err
+            raise ApiDecodeError("Dequeue", f"malformed job payload: {err}") from None
 
     async def heartbeat(self, job_uids: list[str]) -> tuple[list[str], list[str]]:
         """Report running jobs; return (known, cancel) record UIDs as the server names them."""

@@ -4,7 +4,13 @@ Source: `cmd/executor/internal/config/config.go` (see `shared/spec/executor-prot
 Values parse the way Go parses them there: durations with `time.ParseDuration` (`1s`, `30m`),
 booleans with `strconv.ParseBool`, integers with `strconv.Atoi`, sizes such as `12G`.
 Every problem is collected and reported together, each naming its variable; secrets never
-appear in a message.
+appear in a message (the token and the docker auth config are also scrubbed from every other
+message, in case one was pasted into the wrong variable).
+
+Every integer, duration and size setting has an accepted range (`config_ranges.RANGES`), checked
+here: out-of-range values are reported with the rest, naming the range. `0` keeps the meaning
+Sourcegraph gives it where it gives one (no CPU or memory bound, no job-count or active-time
+limit, no per-job deadline); see `config_ranges` for each setting.
 
 Deviations, on purpose:
 - `EXECUTOR_USE_FIRECRACKER` defaults to false; switched on, it is one "not supported" error, as
@@ -26,9 +32,17 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from executor.config_ranges import RANGES
 from executor.errors import ConfigError
 from executor.goparse import (
     TRUE_SPELLINGS,
@@ -82,7 +96,9 @@ class Settings(BaseSettings):
     )
     queue_name: str = Field(default="", description="The single queue to process.")
     queue_names: str = Field(default="", description="Comma-separated queues to process.")
-    queue_poll_interval: GoDuration = Field(default=1.0, description="Delay between dequeues.")
+    queue_poll_interval: GoDuration = Field(
+        default=1.0, description="Delay between dequeues when the queue was empty."
+    )
     maximum_num_jobs: GoInt = Field(default=1, description="Number of concurrent jobs.")
     use_firecracker: GoBool = Field(
         default=False, description="Firecracker isolation (not supported here; must be false)."
@@ -97,10 +113,12 @@ class Settings(BaseSettings):
     job_num_cpus: GoInt = Field(default=4, description="CPUs per job (0 = unbounded).")
     job_memory: DataSize = Field(default="12G", description="Memory per job (0 = unbounded).")
     firecracker_disk_space: DataSize = Field(default="20G", description="Disk per job.")
-    maximum_runtime_per_job: GoDuration = Field(default=1800.0, description="Per-job deadline.")
+    maximum_runtime_per_job: GoDuration = Field(
+        default=1800.0, description="Per-job deadline (0 = none)."
+    )
     cleanup_task_interval: GoDuration = Field(default=60.0, description="Janitor interval.")
     num_total_jobs: GoInt = Field(default=0, description="Exit 0 after this many jobs (0 = ∞).")
-    max_active_time: GoDuration = Field(default=0.0, description="Exit 0 after this time.")
+    max_active_time: GoDuration = Field(default=0.0, description="Exit 0 after this time (0 = ∞).")
     docker_registry_mirror_url: str = Field(default="", description="Registry mirrors.")
     docker_add_host_gateway: GoBool = Field(
         default=False, description="Add host.docker.internal:host-gateway to step containers."
@@ -124,6 +142,14 @@ class Settings(BaseSettings):
     log_format: str = Field(
         default="auto", description="(ours) auto (console on a TTY, else JSON), json or console."
     )
+
+    @field_validator(*RANGES, mode="after")
+    @classmethod
+    def _in_range(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs after Go's parsing succeeded: the value is an int, seconds, or a size string.
+        assert info.field_name is not None
+        RANGES[info.field_name].check(value)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -176,13 +202,16 @@ _SECRET_FIELDS = {"frontend_password", "docker_auth_config"}
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Parse and validate settings from `environ`; raise ConfigError listing every problem."""
     values: dict[str, Any] = {}
+    variables: dict[str, str] = {}  # field → the variable that set it (a fallback name, maybe)
     for name in Settings.model_fields:
         key = PREFIX + name.upper()
         raw = environ.get(key)
         if raw is None and name.upper() in _FALLBACKS:
-            raw = environ.get(PREFIX + _FALLBACKS[name.upper()])
+            key = PREFIX + _FALLBACKS[name.upper()]
+            raw = environ.get(key)
         if raw is not None and raw != "":
             values[name] = raw
+            variables[name] = key
     problems: list[str] = []
     problems += _token_from_file(values)
     problems += _unsupported(environ, values)
@@ -194,12 +223,22 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             field = str(item["loc"][0]) if item["loc"] else "?"
             message = str(item["msg"]).removeprefix("Value error, ")
             shown = "" if field in _SECRET_FIELDS else str(values.get(field, ""))
-            problems.append(f'invalid value "{shown}" for {PREFIX}{field.upper()}: {message}')
+            variable = variables.get(field, PREFIX + field.upper())
+            problems.append(f'invalid value "{shown}" for {variable}: {message}')
     problems += _cross_field(values)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_scrub(problems, values))
     assert settings is not None
     return settings
+
+
+def _scrub(problems: list[str], values: Mapping[str, Any]) -> list[str]:
+    """SECURITY: no message may carry a secret, even one set in the wrong variable. Secrets
+    shorter than 4 characters are not scrubbed (they would garble every message)."""
+    secrets = [str(values.get(name) or "") for name in sorted(_SECRET_FIELDS)]
+    for secret in (s for s in secrets if len(s) >= 4):
+        problems = [p.replace(secret, "[REDACTED]") for p in problems]
+    return problems
 
 
 def _token_from_file(values: dict[str, Any]) -> list[str]:
@@ -294,23 +333,19 @@ def _cross_field(values: Mapping[str, Any]) -> list[str]:
 
 
 def help_text() -> str:
-    """Every variable with its default and description, for `executor run --help`."""
+    """Every variable with its default, description and accepted range, for `run --help`."""
     lines = ["Environment variables:"]
     for name, field in Settings.model_fields.items():
         default = field.default
+        accepted = RANGES.get(name)
         if isinstance(default, SecretStr):
             default = ""
-        if name in {
-            "queue_poll_interval",
-            "maximum_runtime_per_job",
-            "cleanup_task_interval",
-            "max_active_time",
-            "heartbeat_interval",
-            "docker_stop_timeout",
-        }:
+        if accepted is not None and accepted.kind == "duration":
             default = format_go_duration(float(default))
         elif isinstance(default, bool):
             default = str(default).lower()
         shown = f" (default: {default})" if default not in ("", None) else ""
         lines.append(f"  {PREFIX}{name.upper():<34} {field.description}{shown}")
+        if accepted is not None:
+            lines.append(f"  {'':<{len(PREFIX) + 34}} accepts {accepted.describe()}")
     return "\n".join(lines)

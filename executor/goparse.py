@@ -28,6 +28,7 @@ _UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
+_MAX_DURATION = (2**63 - 1) / 1e9
 _DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -54,6 +55,9 @@ def parse_go_duration(value: object) -> float:
             raise ValueError(f'time: invalid duration "{original}"')
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
+    if total > _MAX_DURATION:
+        # Go's Duration is int64 nanoseconds (about 292 years); past it ParseDuration fails.
+        raise ValueError(f'time: invalid duration "{original}"')
     return sign * total
 
 
@@ -92,12 +96,18 @@ def parse_go_bool(value: object) -> bool:
 
 
 def parse_go_int(value: object) -> int:
+    """`strconv.Atoi` on a 64-bit platform: decimal digits with an optional sign, int64 range."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
-    return int(text)
+        number = value
+        text = str(value)
+    else:
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
+        number = int(text)
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(f'strconv.Atoi: parsing "{text}": value out of range')
+    return number
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)

@@ -5,19 +5,25 @@ Sources (see `shared/spec/executor-protocol.md` §2.5, §3): `internal/executor/
 
 Decoding follows Go's `encoding/json` as the frontend and executor use it:
 - keys match case-insensitively (the server sends `knownIds`, old clients read `knownIDs`);
-- unknown keys are ignored; `null` is accepted wherever a list or map is expected;
+- unknown keys are ignored; `null` is accepted wherever a list or map is expected, and in a job
+  payload `null` leaves any field at its zero value (`""`, `false`, `0`), except the job `id`;
+- a job payload's integers and booleans must be JSON numbers and booleans (`"id": true` and
+  `"fetchTags": "yes"` are refused, as Go refuses them);
 - job IDs in heartbeats may be numbers or strings.
 
 Encoding follows Go's marshal order (field order below) and `omitempty` (listed per model in
 `_omitempty`). Job file content is plain text in v1 payloads and base64 in v2 payloads.
 
-The models live in `wire_base`, `wire_job` and `wire_requests`; this module is their one
-import path. Imports nothing else from the project; knows no HTTP and no Docker.
+The models live in `wire_base`, `wire_job` and `wire_requests`, and `wire_decode` decodes a
+dequeued job (naming the bad field, and the job itself when a payload is malformed but still
+identifies it); this module is their one import path. Imports nothing else from the project;
+knows no HTTP and no Docker.
 """
 
 from __future__ import annotations
 
 from executor.wire_base import ZERO_TIME, WireModel, format_go_time
+from executor.wire_decode import MalformedJob, decode_job, describe_job_error, job_identity
 from executor.wire_job import (
     CliStep,
     DequeueRequest,
@@ -54,13 +60,17 @@ __all__ = [
     "HeartbeatRequestV1",
     "HeartbeatResponse",
     "Job",
+    "MalformedJob",
     "MarkCompleteRequest",
     "MarkErroredRequest",
     "QueueJobIDs",
     "UpdateExecutionLogEntryRequest",
     "VirtualMachineFile",
     "WireModel",
+    "decode_job",
+    "describe_job_error",
     "format_go_time",
+    "job_identity",
     "parse_record_uid",
     "record_uid",
 ]

@@ -6,6 +6,7 @@ Part of `executor.wire`; see its docstring. Imports nothing from the project.
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -17,6 +18,7 @@ __all__ = [
     "format_go_time",
     "none_to_empty_list",
     "reorder",
+    "zero_nulls",
 ]
 
 ZERO_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
@@ -47,11 +49,18 @@ class WireModel(BaseModel):
 
     # Wire keys dropped when empty, as Go's `omitempty` does.
     _omitempty: ClassVar[frozenset[str]] = frozenset()
+    # Models the executor decodes from the frontend read JSON null as Go does: the field keeps
+    # its zero value. Wire keys in `_null_refused` still refuse null (see `zero_nulls`).
+    _null_is_zero: ClassVar[bool] = False
+    _null_refused: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
     def _fold_key_case(cls, data: Any) -> Any:
-        return fold_keys(cls, data)
+        data = fold_keys(cls, data)
+        if cls._null_is_zero:
+            data = zero_nulls(cls, data, cls._null_refused)
+        return data
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object this model marshals to, in Go field order."""
@@ -71,6 +80,38 @@ def fold_keys(cls: type[BaseModel], data: Any) -> Any:
             key = by_lower.get(key.lower(), key)
         folded[key] = value
     return folded
+
+
+_ZERO: dict[Any, Any] = {
+    str: "",
+    bool: False,
+    int: 0,
+    float: 0.0,
+    bytes: b"",
+    dt.datetime: ZERO_TIME,
+}
+
+
+def zero_nulls(cls: type[BaseModel], data: Any, refused: frozenset[str] = frozenset()) -> Any:
+    """Go's `encoding/json` leaves a field untouched when the JSON value is `null`: strings stay
+    `""`, booleans `false`, numbers `0`, times the zero time, slices and maps empty. Pydantic
+    refuses `None` for such a field; replace it by that zero value, except for `refused` keys."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, field in cls.model_fields.items():
+        key = field.alias or name
+        if key not in out or out[key] is not None or key in refused:
+            continue
+        annotation = field.annotation
+        origin = typing.get_origin(annotation)
+        if origin is list:
+            out[key] = []
+        elif origin is dict:
+            out[key] = {}
+        elif annotation in _ZERO:
+            out[key] = _ZERO[annotation]
+    return out
 
 
 def none_to_empty_list(value: Any) -> Any:

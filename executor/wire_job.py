@@ -52,6 +52,8 @@ class DequeueRequest(WireModel):
 class VirtualMachineFile(WireModel):
     """A file to write into the workspace: inline `content`, or `bucket`/`key` of the files API."""
 
+    _null_is_zero = True
+
     content: bytes = Field(default=b"", alias="content")
     bucket: str = Field(default="", alias="bucket")
     key: str = Field(default="", alias="key")
@@ -86,6 +88,8 @@ class VirtualMachineFile(WireModel):
 class DockerStep(WireModel):
     """A step run as `docker run … <image> <script>`; `commands` become the script's lines."""
 
+    _null_is_zero = True
+
     _omitempty = frozenset({"key"})
 
     key: str = Field(default="", alias="key")
@@ -100,6 +104,8 @@ class DockerStep(WireModel):
 class CliStep(WireModel):
     """A `src` command run on the host; note the singular `command` on the wire."""
 
+    _null_is_zero = True
+
     _omitempty = frozenset({"key"})
 
     key: str = Field(default="", alias="key")
@@ -113,11 +119,15 @@ class CliStep(WireModel):
 class DockerAuthConfigAuth(WireModel):
     """One registry's credentials; `auth` is Go `[]byte`, i.e. base64 on the wire."""
 
+    _null_is_zero = True
+
     auth: str = Field(default="", alias="auth")
 
 
 class DockerAuthConfig(WireModel):
     """The subset of a docker CLI `config.json` that jobs may carry."""
+
+    _null_is_zero = True
 
     _omitempty = frozenset({"auths"})
 
@@ -130,17 +140,26 @@ class DockerAuthConfig(WireModel):
 
 
 class Job(WireModel):
-    """A dequeued job (v1 or v2 payload; `version` 2 means base64 file content)."""
+    """A dequeued job (v1 or v2 payload; `version` 2 means base64 file content).
 
-    version: int = Field(default=1, alias="version")
-    id: int = Field(alias="id")
+    Decoded as Go's `encoding/json` decodes `types.Job`: `null` leaves a field at its zero value
+    (`""`, `false`, `0`, empty), and integers and booleans must be JSON numbers and booleans
+    (`"id": true`, `"id": "42"`, `"fetchTags": "yes"` are refused, as Go refuses them). One
+    deviation: `id` must be present and non-null; a job without an ID cannot be run or marked.
+    """
+
+    _null_is_zero = True
+    _null_refused = frozenset({"id"})
+
+    version: int = Field(default=1, alias="version", strict=True)
+    id: int = Field(alias="id", strict=True)
     token: str = Field(default="", alias="token")
     queue: str = Field(default="", alias="queue")
     repository_name: str = Field(default="", alias="repositoryName")
     repository_directory: str = Field(default="", alias="repositoryDirectory")
     commit: str = Field(default="", alias="commit")
-    fetch_tags: bool = Field(default=False, alias="fetchTags")
-    shallow_clone: bool = Field(default=False, alias="shallowClone")
+    fetch_tags: bool = Field(default=False, alias="fetchTags", strict=True)
+    shallow_clone: bool = Field(default=False, alias="shallowClone", strict=True)
     sparse_checkout: list[str] = Field(default_factory=list, alias="sparseCheckout")
     files: dict[str, VirtualMachineFile] = Field(default_factory=dict, alias="files")
     docker_steps: list[DockerStep] = Field(default_factory=list, alias="dockerSteps")

@@ -9,8 +9,12 @@ It drives a `Store` (the queue API client satisfies it) and a `Handler` (one job
 - Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. IDs the
   server no longer knows leave the heartbeat set (the job keeps running, as in Sourcegraph);
   `cancelIds` cancel their job, which is then marked *failed* (the server stores `canceled`).
-- Each job has a deadline (`max_runtime`): past it the job is cancelled and marked *errored*
-  with `job exceeded maximum execution time of 30m0s`.
+- Each job has a deadline (`max_runtime`; 0 means none, as in Sourcegraph): past it the job is
+  cancelled and marked *errored* with `job exceeded maximum execution time of 30m0s`.
+- A dequeued payload that does not decode but names its job (`wire.MalformedJob`) is marked
+  *failed* at once with `malformed job payload: <field>: <problem>`, without running anything:
+  retrying cannot fix it. (Sourcegraph's executor only logs the dequeue error, and the job sits
+  in `processing` until the frontend's resetter gives up on it.)
 - Outcome: non-retryable errors and heartbeat cancels → markFailed; any other error (including
   the deadline and a hard stop) → markErrored; success → markComplete.
 - `drain()` stops dequeuing and lets running jobs finish (first signal); `interrupt()` cancels
@@ -36,7 +40,7 @@ import structlog
 from executor.config import format_go_duration
 from executor.errors import ApiError, ApiRejected, NonRetryable
 from executor.metrics import Metrics
-from executor.wire import Job
+from executor.wire import Job, MalformedJob
 
 __all__ = ["Handler", "Store", "Worker", "WorkerOptions"]
 
@@ -47,7 +51,12 @@ class Store(Protocol):
     """What the loop needs from the frontend (implemented by `apiclient.QueueClient`)."""
 
     async def ping(self) -> None: ...
-    async def dequeue(self) -> Job | None: ...
+
+    async def dequeue(self) -> Job | None:
+        """The next job, or None; raises `MalformedJob` for a payload that does not decode but
+        identifies its job, `ApiError` for anything else that went wrong."""
+        ...
+
     async def heartbeat(self, job_uids: list[str]) -> tuple[list[str], list[str]]: ...
     async def mark_complete(self, job: Job) -> None: ...
     async def mark_errored(self, job: Job, message: str) -> None: ...
@@ -185,6 +194,9 @@ class Worker:
             got_job = False
             try:
                 job = await self._store.dequeue()
+            except MalformedJob as err:
+                await self._refuse(err)
+                job = None
             except ApiError as err:
                 log.warning("dequeue failed", error=str(err))
                 job = None
@@ -211,6 +223,18 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
+    async def _refuse(self, err: MalformedJob) -> None:
+        """Mark a job whose payload does not decode failed (non-retryable), naming the field."""
+        job = err.job
+        with structlog.contextvars.bound_contextvars(jobID=job.id, queue=job.queue or None):
+            message = f"malformed job payload: {err.reason}"
+            # Worded as the undecodable-answer warning ("dequeue failed") words its error.
+            log.error("job payload is malformed; marking it failed", error=f"Dequeue: {message}")
+            await self._mark(job, "failed", message)
+        self.counts["failed"] += 1
+        if self._metrics is not None:
+            self._metrics.observe_job(self._opts.queue_label, 0.0, "failed")
+
     def _start(self, job: Job) -> bool:
         uid = job.record_uid
         if uid in self._runs:
@@ -230,8 +254,10 @@ class Worker:
     async def _run_job(self, run: _Run) -> None:
         job = run.job
         log.info("job dequeued", repositoryName=job.repository_name or None)
-        deadline = asyncio.get_running_loop().call_later(
-            self._opts.max_runtime, run.cancel, "deadline"
+        deadline = (
+            asyncio.get_running_loop().call_later(self._opts.max_runtime, run.cancel, "deadline")
+            if self._opts.max_runtime > 0
+            else None
         )
         inner = asyncio.create_task(self._handler.handle(job), name=f"handle-{job.id}")
         run.inner = inner
@@ -248,7 +274,8 @@ class Worker:
             message = str(err) or type(err).__name__
             outcome = "failed" if isinstance(err, NonRetryable) else "errored"
         finally:
-            deadline.cancel()
+            if deadline is not None:
+                deadline.cancel()
         await self._mark(job, outcome, message)
         self._finish(run, outcome)
 

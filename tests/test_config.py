@@ -1,20 +1,25 @@
-"""Config: Go parsing, Sourcegraph defaults, cross-field rules, all errors at once."""
+"""Config: Go parsing, Sourcegraph defaults, accepted ranges, cross-field rules, all errors at
+once, no secret in any message."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from executor.config import (
+    Settings,
     load_settings,
     parse_data_size,
     parse_go_bool,
     parse_go_duration,
 )
+from executor.config_ranges import RANGES, Range, format_data_size
 from executor.errors import ConfigError
+from executor.goparse import parse_go_int
 
 BASE = {
     "EXECUTOR_FRONTEND_URL": "http://sourcegraph.test:3080",
@@ -196,3 +201,148 @@ def test_run_help_lists_every_variable_with_default() -> None:
     assert "EXECUTOR_QUEUE_POLL_INTERVAL" in done.stdout
     assert "(default: 30m0s)" in done.stdout
     assert "EXECUTOR_FRONTEND_PASSWORD_FILE" in done.stdout
+
+
+def test_go_int_and_duration_limits_are_gos() -> None:
+    assert parse_go_int(" -42 ") == -42 and parse_go_int("+7") == 7
+    assert parse_go_int(str(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(ValueError, match="value out of range"):
+        parse_go_int(str(2**63))
+    with pytest.raises(ValueError, match="invalid syntax"):
+        parse_go_int("1e3")
+    assert parse_go_duration("2562047h") == 2562047 * 3600  # just under Go's ~292 years
+    with pytest.raises(ValueError, match="time: invalid duration"):
+        parse_go_duration("2562048h")
+
+
+# (variable, value, a fragment of the accepted range the message must name)
+OUT_OF_RANGE = [
+    ("EXECUTOR_QUEUE_POLL_INTERVAL", "0", "want a duration greater than 0, such as 1s"),
+    ("EXECUTOR_QUEUE_POLL_INTERVAL", "-1s", "want a duration greater than 0"),
+    ("EXECUTOR_MAXIMUM_NUM_JOBS", "0", "want an integer of at least 1"),
+    ("EXECUTOR_MAXIMUM_NUM_JOBS", "-1", "want an integer of at least 1"),
+    ("EXECUTOR_MAXIMUM_NUM_JOBS", "99999999999999999999", "value out of range"),
+    ("EXECUTOR_JOB_NUM_CPUS", "-1", "want a non-negative integer (0 = no CPU bound)"),
+    ("EXECUTOR_FIRECRACKER_NUM_CPUS", "-2", "want a non-negative integer (0 = no CPU bound)"),
+    ("EXECUTOR_JOB_MEMORY", "1M", "want 0 (no memory bound) or a size of at least 6M"),
+    ("EXECUTOR_JOB_MEMORY", "-1G", "invalid data size"),
+    ("EXECUTOR_FIRECRACKER_DISK_SPACE", "-20G", "invalid data size"),
+    ("EXECUTOR_MAXIMUM_RUNTIME_PER_JOB", "-1s", "want a non-negative duration (0 = no deadline)"),
+    ("EXECUTOR_MAXIMUM_RUNTIME_PER_JOB", "3000000h", "time: invalid duration"),
+    ("EXECUTOR_CLEANUP_TASK_INTERVAL", "0", "want a duration greater than 0"),
+    ("EXECUTOR_NUM_TOTAL_JOBS", "-1", "want a non-negative integer (0 = unlimited)"),
+    ("EXECUTOR_MAX_ACTIVE_TIME", "-5m", "want a non-negative duration (0 = unlimited)"),
+    ("EXECUTOR_HEARTBEAT_INTERVAL", "0", "want a duration greater than 0 and at most 20s"),
+    ("EXECUTOR_HEARTBEAT_INTERVAL", "25s", "want a duration greater than 0 and at most 20s"),
+    ("EXECUTOR_DOCKER_STOP_TIMEOUT", "-1s", "want a non-negative duration (0 = kill at once)"),
+    ("EXECUTOR_JOB_PIDS_LIMIT", "-1", "want a non-negative integer (0 = no limit)"),
+    ("EXECUTOR_LOG_ENTRY_MAX_BYTES", "100", "want a size of at least 1K"),
+    ("EXECUTOR_METRICS_PORT", "99999", "want 0 (off) or an integer from 1 to 65535"),
+    ("EXECUTOR_METRICS_PORT", "-1", "want 0 (off) or an integer from 1 to 65535"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), OUT_OF_RANGE)
+def test_out_of_range_value_names_variable_and_range(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({**BASE, name: value})
+    [problem] = info.value.problems
+    assert problem.startswith(f'invalid value "{value}" for {name}: '), problem
+    assert fragment in problem, problem
+
+
+# (variable, value, attribute, parsed): edge values that are accepted, with their meaning kept.
+ACCEPTED = [
+    ("EXECUTOR_QUEUE_POLL_INTERVAL", "1ms", "queue_poll_interval", 0.001),
+    ("EXECUTOR_MAXIMUM_NUM_JOBS", "1", "maximum_num_jobs", 1),
+    ("EXECUTOR_JOB_NUM_CPUS", "0", "job_num_cpus", 0),
+    ("EXECUTOR_JOB_MEMORY", "0", "job_memory", "0"),
+    ("EXECUTOR_JOB_MEMORY", "6M", "job_memory", "6M"),
+    ("EXECUTOR_FIRECRACKER_DISK_SPACE", "0", "firecracker_disk_space", "0"),
+    ("EXECUTOR_MAXIMUM_RUNTIME_PER_JOB", "0", "maximum_runtime_per_job", 0.0),
+    ("EXECUTOR_MAXIMUM_RUNTIME_PER_JOB", "2562047h", "maximum_runtime_per_job", 9223369200.0),
+    ("EXECUTOR_NUM_TOTAL_JOBS", "0", "num_total_jobs", 0),
+    ("EXECUTOR_MAX_ACTIVE_TIME", "0", "max_active_time", 0.0),
+    ("EXECUTOR_HEARTBEAT_INTERVAL", "20s", "heartbeat_interval", 20.0),
+    ("EXECUTOR_DOCKER_STOP_TIMEOUT", "0s", "docker_stop_timeout", 0.0),
+    ("EXECUTOR_JOB_PIDS_LIMIT", "0", "job_pids_limit", 0),
+    ("EXECUTOR_LOG_ENTRY_MAX_BYTES", "1K", "log_entry_max_bytes", "1K"),
+    ("EXECUTOR_METRICS_PORT", "0", "metrics_port", 0),
+    ("EXECUTOR_METRICS_PORT", "65535", "metrics_port", 65535),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "attr", "parsed"), ACCEPTED)
+def test_edge_values_are_accepted(name: str, value: str, attr: str, parsed: Any) -> None:
+    assert getattr(load_settings({**BASE, name: value}), attr) == parsed
+
+
+def _is_size(value: object) -> bool:
+    try:
+        parse_data_size(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+def test_every_numeric_duration_and_size_setting_has_a_range() -> None:
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        sized = _is_size(default)
+        if field.annotation in (int, float) or sized:
+            assert name in RANGES, f"EXECUTOR_{name.upper()} has no accepted range"
+            assert RANGES[name].contains(parse_data_size(default) if sized else default), name
+    assert set(RANGES) <= set(Settings.model_fields)
+
+
+def test_all_range_errors_at_once_with_the_other_problems() -> None:
+    env = {
+        "EXECUTOR_FRONTEND_URL": "ftp://nope",
+        "EXECUTOR_FRONTEND_PASSWORD": "hunter2hunter2",
+        "EXECUTOR_QUEUE_NAME": "batches",
+        "EXECUTOR_MAXIMUM_NUM_JOBS": "-1",
+        "EXECUTOR_JOB_PIDS_LIMIT": "-5",
+        "EXECUTOR_HEARTBEAT_INTERVAL": "0",
+        "EXECUTOR_MAXIMUM_RUNTIME_PER_JOB": "-30m",
+        "EXECUTOR_METRICS_PORT": "99999",
+        "EXECUTOR_QUEUE_POLL_INTERVAL": "soon",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    problems = info.value.problems
+    assert len(problems) == 7, problems
+    named = [n for n in env if n.startswith("EXECUTOR_") and any(n in p for p in problems)]
+    assert len(named) == 7, problems
+    assert str(info.value).startswith("7 errors occurred:")
+
+
+@pytest.mark.parametrize("variable", ["EXECUTOR_MAXIMUM_NUM_JOBS", "EXECUTOR_JOB_MEMORY"])
+def test_secret_pasted_into_another_variable_is_not_echoed(variable: str) -> None:
+    secret = "hunter2hunter2"
+    with pytest.raises(ConfigError) as info:
+        load_settings({**BASE, variable: secret})
+    assert secret not in str(info.value) and variable in str(info.value)
+    assert "[REDACTED]" in str(info.value)
+
+
+def test_ranges_describe_themselves() -> None:
+    assert format_data_size(6 * 1024**2) == "6M" and format_data_size(1536) == "1536"
+    assert format_data_size(12 * 1024**3) == "12G" and format_data_size(0) == "0"
+    port = Range("integer", 1, 65535, zero="off")
+    assert port.contains(0) and port.contains(65535) and not port.contains(65536)
+    poll = Range("duration", 0, low_open=True, example="1s")
+    assert not poll.contains(0) and poll.contains(1e-9)
+    assert poll.describe() == "a duration greater than 0, such as 1s"
+    with pytest.raises(ValueError, match=r"^out of range: want a size of at least 1K$"):
+        Range("size", 1024).check("1023")
+
+
+def test_run_help_names_each_range() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "executor", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "accepts 0 (off) or an integer from 1 to 65535" in done.stdout
+    assert "accepts a non-negative duration (0 = no deadline), such as 30m" in done.stdout

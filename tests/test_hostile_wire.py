@@ -2,10 +2,11 @@
 `null` in every field, and bad `EXECUTOR_*` values.
 
 Every malformed job must be refused by the wire decoder with a `ValueError` that names the bad
-field (the API client turns it into `ApiDecodeError("Dequeue", "malformed job payload: …")`),
-never another exception. Bad configuration exits 2 naming the variable (a real subprocess).
-The daemon-side cases (files, images, env, limits, frontends) are in
-`tests/e2e/test_hostile_e2e.py`.
+field and quotes no value from the payload, never another exception; one that still names its
+job is a `MalformedJob` carrying that identity (the daemon marks it failed:
+`tests/e2e/test_malformed_job_e2e.py`). `null` leaves a scalar field at Go's zero value. Bad
+configuration exits 2 naming the variable (a real subprocess). The daemon-side cases (files,
+images, env, limits, frontends) are in `tests/e2e/test_hostile_e2e.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from executor.wire import Job
+from executor.wire import Job, MalformedJob, decode_job, job_identity
 
 _V2 = {"id": 1, "version": 2}
 _STEP = {"image": "alpine", "commands": ["true"], "dir": ".", "env": []}
@@ -26,6 +27,11 @@ MALFORMED: dict[str, tuple[Any, str]] = {
     "id-string": ({"id": "abc"}, "id"),
     "id-null": ({"id": None}, "id"),
     "id-float": ({"id": 1.5}, "id"),
+    "id-float-integral": ({"id": 1.0}, "id"),
+    "id-true": ({"id": True}, "id"),
+    "id-false": ({"id": False}, "id"),
+    "id-numeric-string": ({"id": "42"}, "id"),
+    "id-record-uid": ({"id": "42-batches"}, "id"),
     "id-list": ({"id": []}, "id"),
     "id-missing": ({}, "id"),
     "steps-string": ({"id": 1, "dockerSteps": "x"}, "dockerSteps"),
@@ -52,6 +58,13 @@ MALFORMED: dict[str, tuple[Any, str]] = {
     "redacted-list": ({"id": 1, "redactedValues": ["a"]}, "redactedValues"),
     "commit-list": ({"id": 1, "commit": ["x"]}, "commit"),
     "shallow-clone-string": ({"id": 1, "shallowClone": "maybe"}, "shallowClone"),
+    "shallow-clone-string-true": ({"id": 1, "shallowClone": "true"}, "shallowClone"),
+    "fetch-tags-int": ({"id": 1, "fetchTags": 1}, "fetchTags"),
+    "version-bool": ({"id": 1, "version": True}, "version"),
+    "version-numeric-string": ({"id": 1, "version": "2"}, "version"),
+    "file-entry-null": ({"id": 1, "files": {"a": None}}, "files"),
+    "redacted-value-null": ({"id": 1, "redactedValues": {"a": None}}, "redactedValues"),
+    "commands-null-item": ({"id": 1, "dockerSteps": [{**_STEP, "commands": [None]}]}, "commands"),
     "sparse-checkout-string": ({"id": 1, "sparseCheckout": "a"}, "sparseCheckout"),
     "auth-config-string": ({"id": 1, "dockerAuthConfig": "x"}, "dockerAuthConfig"),
     "version-string": ({"id": 1, "version": "two"}, "version"),
@@ -69,12 +82,21 @@ def test_malformed_job_is_refused_naming_the_field(body: Any, field: str) -> Non
     assert field.lower() in str(caught.value).lower()
 
 
-# Go leaves a JSON null at the zero value; our models accept it for lists, maps and objects
-# (what Go's marshaller itself writes as null) and refuse it, naming the field, for scalars.
+# Go leaves a JSON null at the zero value: lists, maps and objects empty, strings "", booleans
+# false, numbers 0. Only the job `id` refuses null (a job without an ID cannot be marked), and a
+# null *element* of a list or map is refused (no Go marshaller writes one).
 NULLABLE = ["sparseCheckout", "files", "dockerSteps", "cliSteps", "redactedValues"]
 NULLABLE += ["dockerAuthConfig"]
-SCALARS = ["version", "token", "queue", "repositoryName", "repositoryDirectory", "commit"]
-SCALARS += ["fetchTags", "shallowClone"]
+SCALARS: dict[str, tuple[str, Any]] = {
+    "version": ("version", 0),
+    "token": ("token", ""),
+    "queue": ("queue", ""),
+    "repositoryName": ("repository_name", ""),
+    "repositoryDirectory": ("repository_directory", ""),
+    "commit": ("commit", ""),
+    "fetchTags": ("fetch_tags", False),
+    "shallowClone": ("shallow_clone", False),
+}
 
 
 @pytest.mark.parametrize("field", NULLABLE)
@@ -83,10 +105,29 @@ def test_null_collection_decodes_empty(field: str) -> None:
     assert job.id == 7 and job.files == {} and job.docker_steps == [] and job.redacted_values == {}
 
 
-@pytest.mark.parametrize("field", SCALARS)
-def test_null_scalar_is_refused_naming_it(field: str) -> None:
-    with pytest.raises(ValueError, match=field):
-        Job.model_validate({"id": 7, field: None})
+@pytest.mark.parametrize(("field", "attr_zero"), SCALARS.items(), ids=SCALARS.keys())
+def test_null_scalar_decodes_to_go_zero_value(field: str, attr_zero: tuple[str, Any]) -> None:
+    attr, zero = attr_zero
+    job = decode_job({"id": 7, field: None})
+    value = getattr(job, attr)
+    assert value == zero and type(value) is type(zero)
+
+
+def test_null_everywhere_a_go_frontend_could_put_it_decodes() -> None:
+    body = {
+        "version": 2,
+        "id": 9,
+        "token": None,
+        "files": {"a": {"content": None, "bucket": None, "key": None, "modifiedAt": None}},
+        "dockerSteps": [{"key": None, "image": None, "commands": None, "dir": None, "env": None}],
+        "cliSteps": [{"key": None, "command": None, "dir": None, "env": None}],
+        "dockerAuthConfig": {"auths": {"r": {"auth": None}}},
+    }
+    job = decode_job(body)
+    assert job.files["a"].content == b"" and job.files["a"].modified_at.year == 1
+    assert job.docker_steps[0].image == "" and job.docker_steps[0].commands == []
+    assert job.cli_steps[0].command == [] and job.docker_auth_config.auths["r"].auth == ""
+    assert job.to_wire()["files"] == {"a": {"modifiedAt": "0001-01-01T00:00:00Z"}}
 
 
 @pytest.mark.parametrize("field", ["commands", "env"])
@@ -96,9 +137,88 @@ def test_null_step_lists_decode_empty(field: str) -> None:
 
 
 @pytest.mark.parametrize("field", ["key", "image", "dir"])
-def test_null_step_scalars_are_refused(field: str) -> None:
-    with pytest.raises(ValueError, match=field):
-        Job.model_validate({"id": 1, "dockerSteps": [{**_STEP, field: None}]})
+def test_null_step_scalars_decode_empty(field: str) -> None:
+    step = Job.model_validate({"id": 1, "dockerSteps": [{**_STEP, field: None}]}).docker_steps[0]
+    assert getattr(step, field) == ""
+
+
+def test_null_id_is_still_refused() -> None:
+    with pytest.raises(ValueError, match=r"^id: "):
+        decode_job({"id": None, "token": "t"})
+
+
+def test_integer_id_still_decodes() -> None:
+    assert decode_job({"id": 42}).id == 42
+    assert decode_job({"id": 42, "queue": "batches"}).record_uid == "42-batches"
+
+
+# --- a malformed job that still names itself ----------------------------------------------
+
+TOKEN = "f" * 40
+SECRET = "s3cret-value-never-shown"
+
+
+def test_malformed_job_with_an_id_is_identified() -> None:
+    body = {"id": 5, "token": TOKEN, "queue": "batches", "dockerSteps": [{**_STEP, "image": 1}]}
+    with pytest.raises(MalformedJob) as caught:
+        decode_job(body)
+    err = caught.value
+    assert (err.job.id, err.job.token, err.job.queue) == (5, TOKEN, "batches")
+    assert err.job.docker_steps == [] and err.job.files == {}
+    assert err.reason == "dockerSteps.0.image: Input should be a valid string"
+    assert str(err) == err.reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "5", "dockerSteps": "x"},
+        {"id": True, "dockerSteps": "x"},
+        {"dockerSteps": "x"},
+        {"id": 5, "token": 7, "dockerSteps": "x"},
+        {"id": 5, "queue": ["batches"], "dockerSteps": "x"},
+        [{"id": 5}],
+        None,
+    ],
+    ids=["id-string", "id-bool", "id-missing", "token-int", "queue-list", "list", "null"],
+)
+def test_malformed_job_without_a_readable_identity_is_a_plain_error(body: Any) -> None:
+    assert job_identity(body) is None
+    with pytest.raises(ValueError) as caught:
+        decode_job(body)
+    assert not isinstance(caught.value, MalformedJob)
+
+
+def test_null_token_and_queue_still_identify_the_job() -> None:
+    job = job_identity({"id": 5, "token": None, "queue": None, "dockerSteps": "x"})
+    assert job is not None and (job.id, job.token, job.queue) == (5, "", "")
+    assert job_identity({"ID": 6, "Token": TOKEN}) == Job(id=6, token=TOKEN)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": 5, "token": TOKEN, "redactedValues": {SECRET: 1}},
+        {"id": 5, "token": TOKEN, "redactedValues": {SECRET: None}},
+        {"id": 5, "token": TOKEN, "redactedValues": {"x": SECRET, SECRET: ["a"]}},
+        {"id": 5, "token": TOKEN, "redactedValues": {SECRET: "x"}, "files": {SECRET: 1}},
+        {"id": 5, "token": TOKEN, "commit": {TOKEN: SECRET}},
+        {"id": 5, "token": TOKEN, "dockerSteps": [{**_STEP, "env": [SECRET, 1]}]},
+        {"id": 5, "token": TOKEN, "redactedValues": {SECRET: "x"}, "version": SECRET},
+    ],
+    ids=["key", "null-value", "value-and-key", "file-path", "object", "env-item", "version"],
+)
+def test_malformed_job_messages_carry_no_secret(body: Any) -> None:
+    with pytest.raises(MalformedJob) as caught:
+        decode_job(body)
+    text = f"{caught.value} {caught.value!r} {caught.value.args}"
+    assert SECRET not in text and TOKEN not in text
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_message_counts_further_problems() -> None:
+    with pytest.raises(MalformedJob, match=r"^commit: .* \(and 2 more problems\)$"):
+        decode_job({"id": 5, "commit": 1, "fetchTags": "x", "dockerSteps": "x"})
 
 
 BAD_CONFIG = {
@@ -109,6 +229,12 @@ BAD_CONFIG = {
     "EXECUTOR_DOCKER_ADD_HOST_GATEWAY": "maybe",
     "EXECUTOR_QUEUE_NAME": "no-such-queue",
     "EXECUTOR_FRONTEND_URL": "ftp://x",
+    # Out of range (the full table is in tests/test_config.py).
+    "EXECUTOR_METRICS_PORT": "99999",
+    "EXECUTOR_JOB_PIDS_LIMIT": "-1",
+    "EXECUTOR_HEARTBEAT_INTERVAL": "0",
+    # The password pasted into the wrong variable is still never shown.
+    "EXECUTOR_MAX_ACTIVE_TIME": "s3cret-hostile-password",
 }
 
 
