@@ -184,6 +184,7 @@ async def _serve(settings: Settings, environ: Mapping[str, str]) -> int:
     from executor.handler import HandlerOptions, JobHandler
     from executor.janitor import Janitor, hold_liveness_lock
     from executor.metrics import Metrics
+    from executor.rootclean import RootCleaner
     from executor.runtime import DockerRuntime
     from executor.runtime_argv import DockerOptions
     from executor.worker import Worker, WorkerOptions
@@ -224,6 +225,14 @@ async def _serve(settings: Settings, environ: Mapping[str, str]) -> int:
         host_mount_path=settings.docker_host_mount_path,
     )
     lock = hold_liveness_lock(workspace_root, name)
+    root_cleaner = RootCleaner(
+        runtime=runtime,
+        docker=docker,
+        executor_name=name,
+        host_label=host,
+        lock_path=str(lock.path),
+        image=settings.cleanup_image,
+    )
     options = HandlerOptions(
         workspace_root=workspace_root,
         executor_name=name,
@@ -244,6 +253,7 @@ async def _serve(settings: Settings, environ: Mapping[str, str]) -> int:
         options=options,
         cli_steps=_batch_runner(runtime, docker, name, host, str(lock.path)),
         observe_command=metrics.observe_command,
+        root_remover=root_cleaner,
     )
     worker = Worker(
         client,

@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     job_pids_limit: GoInt = Field(
         default=4096, description="(ours) --pids-limit per step container (0 = none)."
     )
+    cleanup_image: str = Field(
+        default="busybox:stable",
+        description=(
+            "(ours) Image for the root cleanup container that removes root-owned files a step"
+            " left in a workspace; a local step image of the job is preferred (no pull)."
+        ),
+    )
     log_entry_max_bytes: DataSize = Field(
         default="16M", description="(ours) Output kept per log entry: head and tail past this."
     )

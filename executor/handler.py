@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,6 +77,14 @@ class HandlerOptions:
     lock_path: str = ""
 
 
+class RootRemover(Protocol):
+    """Removes a workspace holding files the daemon's user cannot delete (`rootclean`)."""
+
+    def remover(
+        self, *, job_id: str = "", images: Sequence[str] = ()
+    ) -> Callable[[Path], Awaitable[str | None]]: ...
+
+
 class JobHandler:
     """Runs jobs; satisfies `worker.Handler`."""
 
@@ -89,6 +97,7 @@ class JobHandler:
         options: HandlerOptions,
         cli_steps: CliStepRunner | None = None,
         observe_command: Callable[[str, float, bool], None] | None = None,
+        root_remover: RootRemover | None = None,
     ) -> None:
         self._runtime = runtime
         self._sink = sink
@@ -96,6 +105,7 @@ class JobHandler:
         self._opts = options
         self._cli = cli_steps
         self._observe = observe_command
+        self._root_remover = root_remover
 
     async def handle(self, job: Job) -> None:
         opts = self._opts
@@ -262,7 +272,17 @@ class JobHandler:
         workspace = state.get("workspace")
         if workspace is not None:
             try:
-                await teardown_workspace(workspace, logger, keep=self._opts.keep_workspaces)
+                remove_as_root = None
+                if self._root_remover is not None:
+                    remove_as_root = self._root_remover.remover(
+                        job_id=job.record_uid, images=[s.image for s in job.docker_steps]
+                    )
+                await teardown_workspace(
+                    workspace,
+                    logger,
+                    keep=self._opts.keep_workspaces,
+                    remove_as_root=remove_as_root,
+                )
             except OSError as err:
                 problems.append(f"removing workspace: {err.strerror}")
         try:
