@@ -279,7 +279,10 @@ async def _serve(settings: Settings, environ: Mapping[str, str]) -> int:
         lock_path=lock.path,
         clean_workspaces=not settings.keep_workspaces,
         # A step may delete the owner marker; never call such a workspace stale mid-job.
-        unowned_grace=max(3600.0, settings.maximum_runtime_per_job + 600.0),
+        # Runtime 0 means no deadline: then wait a day before calling it abandoned.
+        unowned_grace=max(3600.0, settings.maximum_runtime_per_job + 600.0)
+        if settings.maximum_runtime_per_job > 0
+        else 86400.0,
     )
     totals = janitor.counters
     metrics.watch_janitor(
