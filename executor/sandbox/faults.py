@@ -1,9 +1,14 @@
 """Fault injection for the sandbox: an ASGI middleware that makes chosen routes misbehave.
 
 Off by default: `SandboxSettings.faults` is empty and the app is served unwrapped. A rule picks
-requests by route name or by path regex, and gives each matching request, independently:
+requests by route name or by path regex (and, with `jobs`, only those of some job IDs, read from
+the `X-Sourcegraph-Job-ID` header), and gives each matching request, independently:
 
-- `latency` (seconds, or a Go duration `300ms`): added before the handler runs;
+- `latency` (seconds, or a Go duration `300ms`): added before the handler runs. A client that
+  goes away meanwhile cancels the request, as on a Go frontend (uvicorn then hands the app a
+  disconnect instead of the body: the handler fails, nothing changes);
+- `hold` (seconds or a duration): the handler runs at once (state changed), its answer is held
+  back that long: the window in which an executor can die with its call done but unanswered;
 - `error` (share 0..1): answer `status` (503 unless set) **before the handler runs**, so no
   state changed. A client may retry any such answer safely;
 - `drop` (share): close the connection **before the handler runs** (no state changed);
@@ -26,7 +31,8 @@ Route names: the last path segment (`dequeue`, `heartbeat`, `addExecutionLogEntr
 
 Spec (`executor sandbox serve --faults SPEC`): JSON, an object or a list of objects with the
 keys above plus `route` or `path`; or rules separated by `;`, each `key=value` pairs separated
-by `,`, e.g. `route=queue,error=0.3,latency=2s;route=marks,lost=0.2`.
+by `,`, e.g. `route=queue,error=0.3,latency=2s;route=marks,lost=0.2`. `jobs` is a list of job
+IDs (JSON) or IDs separated by `|` (`route=marks,latency=1s,jobs=3|7`); empty means every job.
 
 Every request under a configured middleware is recorded in `faults.db` beside the store (table
 `fault_audit`: path, route, job ID, the handler's status or NULL if it never ran, the fault), so
@@ -89,9 +95,11 @@ class FaultRule:
     error: float = 0.0
     status: int = 503
     latency: float = 0.0
+    hold: float = 0.0
     drop: float = 0.0
     lost: float = 0.0
     truncate: float = 0.0
+    jobs: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.route is None) == (self.path is None):
@@ -109,10 +117,13 @@ class FaultRule:
             raise FaultSpecError("error+drop and lost+truncate must each be at most 1")
         if not 500 <= self.status <= 599 and self.status != 429:
             raise FaultSpecError(f"status={self.status}: use a 5xx or 429")
-        if self.latency < 0:
-            raise FaultSpecError("latency must not be negative")
+        if self.latency < 0 or self.hold < 0:
+            raise FaultSpecError("latency and hold must not be negative")
 
-    def matches(self, path: str) -> bool:
+    def matches(self, path: str, job_id: int | None = None) -> bool:
+        """Whether a request for `path` (with `job_id` from its header, if any) is picked."""
+        if self.jobs and job_id not in self.jobs:
+            return False
         last = path.rstrip("/").rsplit("/", 1)[-1]
         if self.path is not None:
             return re.search(self.path, path) is not None
@@ -132,8 +143,11 @@ def _rule(raw: dict[str, Any]) -> FaultRule:
                 values[key] = str(value)
             elif key == "status":
                 values[key] = int(value)
-            elif key == "latency":
+            elif key in ("latency", "hold"):
                 values[key] = parse_duration(str(value))
+            elif key == "jobs":
+                items = value if isinstance(value, list) else str(value).split("|")
+                values[key] = tuple(int(str(i).strip()) for i in items if str(i).strip())
             else:
                 values[key] = float(value)
     except ValueError as err:
@@ -169,13 +183,15 @@ def parse_faults(spec: str) -> tuple[FaultRule, ...]:
 
 @dataclass(frozen=True)
 class AuditRow:
-    """One request seen by the middleware: `status` is None when the handler never ran."""
+    """One request seen by the middleware: `status` is None when the handler never ran; `at`
+    is when it was recorded (Unix seconds), i.e. once the handler had answered."""
 
     path: str
     route: str
     job_id: int | None
     status: int | None
     fault: str
+    at: float = 0.0
 
 
 class _Audit:
@@ -203,7 +219,7 @@ def read_audit(data_dir: Path) -> list[AuditRow]:
     """Every request the middleware of the sandbox in `data_dir` recorded, oldest first."""
     with sqlite3.connect(data_dir / AUDIT_FILE) as conn:
         rows = conn.execute(
-            "SELECT path, route, job_id, status, fault FROM fault_audit ORDER BY id"
+            "SELECT path, route, job_id, status, fault, at FROM fault_audit ORDER BY id"
         ).fetchall()
     return [AuditRow(*row) for row in rows]
 
@@ -259,7 +275,8 @@ class FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rule = next((r for r in self.rules if r.matches(scope["path"])), None)
+        job_id = _job_id(scope)
+        rule = next((r for r in self.rules if r.matches(scope["path"], job_id)), None)
         if rule is None:
             await self._passthrough(scope, receive, send)
             return
@@ -286,7 +303,10 @@ class FaultMiddleware:
             await send(_HANG_UP)  # and return: uvicorn closes the connection
             return
         if after >= rule.lost + rule.truncate:
-            await self._passthrough(scope, receive, send)
+            if rule.hold:
+                await self._held(scope, receive, send, rule.hold)
+            else:
+                await self._passthrough(scope, receive, send)
             return
         messages: list[Message] = []
 
@@ -309,6 +329,24 @@ class FaultMiddleware:
         await send(
             {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
         )
+
+    async def _held(self, scope: Scope, receive: Receive, send: Send, hold: float) -> None:
+        """Run the handler, record it, then wait `hold` seconds before answering."""
+        messages: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            messages.append(message)
+
+        status: int | None = None
+        try:
+            await self.app(scope, receive, keep)
+            start = next((m for m in messages if m["type"] == "http.response.start"), None)
+            status = int(start["status"]) if start is not None else None
+        finally:
+            self._record(scope, status, "hold")
+        await asyncio.sleep(hold)
+        for message in messages:
+            await send(message)
 
     async def _passthrough(self, scope: Scope, receive: Receive, send: Send) -> None:
         status: int | None = None

@@ -1,0 +1,96 @@
+"""Helpers for the soak and crash-recovery tests: a daemon's processes and resources read from
+/proc, and what it may leave behind (step containers, docker networks, workspace directories).
+
+Plain functions, no fixtures: imported by `tests/e2e/test_soak_e2e.py` and
+`tests/e2e/test_crash_recovery_e2e.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+__all__ = [
+    "children_of",
+    "cmdline",
+    "container_ids",
+    "fd_count",
+    "network_ids",
+    "rss_kb",
+    "running_containers",
+]
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is `pid`, zombies included."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def cmdline(pid: int) -> list[str]:
+    """The argv of `pid` ([] once it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def rss_kb(pid: int) -> int:
+    """VmRSS of `pid` in kB (0 once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def fd_count(pid: int) -> int:
+    """Open file descriptors of `pid` (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def _docker(*args: str) -> list[str]:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def container_ids(root: Path, job_id: int | None = None) -> list[str]:
+    """Step containers (any state) whose owner's liveness lock lies under `root`, i.e. that a
+    daemon with TMPDIR `root` started (other tests' daemons use other roots)."""
+    label = "executor.job" if job_id is None else f"executor.job={job_id}"
+    rows = _docker(
+        "ps", "-a", "--filter", f"label={label}", "--format", '{{.ID}} {{.Label "executor.lock"}}'
+    )
+    return [cid for cid, _, lock in (r.partition(" ") for r in rows) if lock.startswith(str(root))]
+
+
+def running_containers(root: Path, job_id: int) -> list[str]:
+    """Like `container_ids`, running ones only."""
+    running = set(_docker("ps", "-q", "--no-trunc", "--filter", f"label=executor.job={job_id}"))
+    return [c for c in container_ids(root, job_id) if any(r.startswith(c) for r in running)]
+
+
+def network_ids() -> set[str]:
+    """Docker networks an executor could own: labelled `executor.name` or `executor.job`, or
+    named `executor-…` (the daemon creates none; a test compares the set before and after)."""
+    found = set(_docker("network", "ls", "-q", "--no-trunc", "--filter", "name=executor-"))
+    for label in ("executor.name", "executor.job"):
+        found |= set(_docker("network", "ls", "-q", "--no-trunc", "--filter", f"label={label}"))
+    return found
