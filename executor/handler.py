@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import structlog
 
 from executor.errors import JobError, LogFlushFailed, StepFailed, WorkspaceError
+from executor.janitor import write_owner_marker
 from executor.logstream import ExecutionLogger, LogEntryHandle, LogSink, Redactor
 from executor.runtime import Runtime, write_docker_auth_config
 from executor.runtime_argv import (
@@ -146,6 +147,14 @@ class JobHandler:
             auth = dict(opts.docker_auth_config)
         if auth:
             state["auth_dir"] = write_docker_auth_config(auth, opts.workspace_root)
+            # Owned like a workspace: if this daemon dies before `_cleanup`, a janitor removes
+            # the directory, and the registry secrets in it, once the lock says we are gone.
+            write_owner_marker(
+                state["auth_dir"],
+                executor_name=opts.executor_name,
+                job_id=job.record_uid,
+                lock_path=opts.lock_path,
+            )
         config_dir = str(state["auth_dir"]) if "auth_dir" in state else None
         await self._docker_steps(job, workspace, logger, [n for n, _ in scripts], config_dir)
         for index, step in enumerate(job.cli_steps):

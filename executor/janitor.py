@@ -17,6 +17,9 @@ Ownership and liveness, the scheme every daemon follows:
   workspace roots can still judge each other).
 * **Workspaces** (`workspace-*` directories under the root) carry a marker file `OWNER_MARKER`
   written right after creation (`write_owner_marker`): JSON with executor name, job ID, lock path.
+  So do a job's **docker config directories** (`executor-docker-config-*`, the registry
+  credentials handed to `docker --config`), which a killed daemon would otherwise leave behind
+  with the secrets in them; the janitor treats them exactly like workspaces.
 
 A container or workspace is an orphan when
 
@@ -53,6 +56,7 @@ from typing import Any
 import structlog
 
 from executor.runtime import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK, Runtime
+from executor.runtime_auth import DOCKER_CONFIG_PREFIX
 
 __all__ = [
     "OWNER_MARKER",
@@ -73,6 +77,7 @@ __all__ = [
 OWNER_MARKER = ".executor-owner"
 #: Directories under the workspace root the janitor may consider (Sourcegraph's naming).
 WORKSPACE_PREFIX = "workspace-"
+_JOB_DIR_PREFIXES = (WORKSPACE_PREFIX, DOCKER_CONFIG_PREFIX)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _log = structlog.get_logger(__name__)
@@ -305,8 +310,9 @@ class Janitor:
         return owner != self.executor_name or job not in live
 
     def _list_workspaces(self) -> list[tuple[Path, OwnerMarker | None]]:
-        if not self.clean_workspaces:
-            return []
+        # Docker config directories hold registry secrets: removed even when workspaces are
+        # kept on purpose (the handler removes them at teardown in that case, too).
+        prefixes = _JOB_DIR_PREFIXES if self.clean_workspaces else (DOCKER_CONFIG_PREFIX,)
         try:
             with os.scandir(self.root) as scan:
                 entries = list(scan)
@@ -315,7 +321,7 @@ class Janitor:
         return [
             (Path(e.path), read_owner_marker(e.path))
             for e in entries
-            if e.name.startswith(WORKSPACE_PREFIX) and e.is_dir(follow_symlinks=False)
+            if e.name.startswith(prefixes) and e.is_dir(follow_symlinks=False)
         ]
 
     def _older_than_grace(self, path: Path) -> bool:

@@ -19,7 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["docker_auth_config", "write_docker_auth_config"]
+__all__ = ["DOCKER_CONFIG_PREFIX", "docker_auth_config", "write_docker_auth_config"]
+
+#: Name prefix of the per-job config directories (the janitor looks for it after a crash).
+DOCKER_CONFIG_PREFIX = "executor-docker-config-"
 
 
 def write_docker_auth_config(auth: Mapping[str, Any], parent_dir: str | os.PathLike[str]) -> Path:
@@ -28,7 +31,7 @@ def write_docker_auth_config(auth: Mapping[str, Any], parent_dir: str | os.PathL
     `auth` is the Docker config object, e.g. `{"auths": {"ghcr.io": {"auth": "…"}}}`.
     Returns the directory (pass it to `docker --config`); the caller removes it.
     """
-    directory = Path(tempfile.mkdtemp(prefix="executor-docker-config-", dir=parent_dir))
+    directory = Path(tempfile.mkdtemp(prefix=DOCKER_CONFIG_PREFIX, dir=parent_dir))
     try:
         directory.chmod(0o700)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

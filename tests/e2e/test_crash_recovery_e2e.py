@@ -9,7 +9,8 @@ printed, `CRASH_SEED=N` replays it, `CRASH_KILLS=N` changes the count):
   job's workspace.
 - **step**: the step prints a line, then sleeps; the kill comes once that line was uploaded to
   the sandbox while the container still runs. Left behind: the running container (its
-  `docker run` CLI sits in its own session and outlives the daemon) and the workspace.
+  `docker run` CLI sits in its own session and outlives the daemon), the workspace, and the
+  job's docker config directory (these jobs carry registry credentials, `dockerAuthConfig`).
 - **flush**, in one of two variants (seeded):
   - *in flight*: the sandbox delays the job's mark before handling it (`latency`); the kill
     comes once the final log flush was accepted (`teardown.fs` has its exit code), i.e. with
@@ -31,6 +32,7 @@ lock label under our TMPDIR, no new executor network, and nothing at all in the 
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import signal
@@ -66,12 +68,16 @@ def _job(repo: Any, n: int, phase: str) -> dict[str, Any]:
     if phase == "step":
         script += ["sleep 3", f"echo finished-{n}"]
     step = {"key": "", "image": IMAGE, "commands": script, "dir": ".", "env": []}
-    return {
+    body: dict[str, Any] = {
         "repositoryName": repo.name,
         "commit": repo.head,
         "shallowClone": True,
         "dockerSteps": [step],
     }
+    if phase == "step":
+        auth = base64.b64encode(f"crash:secret-{n}".encode()).decode()
+        body["dockerAuthConfig"] = {"auths": {"registry.invalid": {"auth": auth}}}
+    return body
 
 
 def _logs(box: Any, job_id: int) -> dict[str, dict[str, Any]]:
@@ -145,6 +151,7 @@ def test_kill_9_at_random_points_every_job_ends_once(
         killed_at[n] = time.time()
         if phase == "step":
             assert container_ids(root, n), "a killed daemon's step container should outlive it"
+            assert list(root.glob("executor-docker-config-*")), "so should its docker config"
         if phase in ("clone", "step"):
             assert list(root.glob(f"workspace-{n}-*")), "the workspace should outlive the kill"
         last = n == KILLS
@@ -156,7 +163,8 @@ def test_kill_9_at_random_points_every_job_ends_once(
     assert wait_for(settled, 240, 0.5), [(j["id"], j["state"]) for j in box.jobs()]
 
     def clean() -> bool:
-        return not container_ids(root) and not list(root.glob("workspace-*"))
+        dirs = [*root.glob("workspace-*"), *root.glob("executor-docker-config-*")]
+        return not container_ids(root) and not dirs
 
     assert wait_for(clean, 30, 0.5), (container_ids(root), sorted(os.listdir(root)))
     daemon.signal(signal.SIGTERM)

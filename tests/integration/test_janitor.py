@@ -31,7 +31,7 @@ from executor.janitor import (
     read_owner_marker,
     write_owner_marker,
 )
-from executor.runtime import DockerRuntime, container_labels
+from executor.runtime import DockerRuntime, container_labels, write_docker_auth_config
 
 
 def _dead_daemon_lock(root: Path, name: str) -> Path:
@@ -298,3 +298,39 @@ def test_run_forever_sweeps_at_start_and_every_interval(host: Host) -> None:
         runtime.close()
     assert not host.exists(first)
     assert counters.errors == 0
+
+
+@pytest.mark.docker
+def test_docker_config_dirs_of_dead_owners_go_even_when_workspaces_are_kept(host: Host) -> None:
+    """A daemon killed mid-job leaves its job's `docker --config` directory (registry secrets)
+    beside the workspace; before the fix no janitor ever looked at it."""
+    me, dead = "exec-me", "exec-dead"
+    _dead_daemon_lock(host.root, dead)
+
+    def config_dir(owner: str | None, job: int) -> Path:
+        path = write_docker_auth_config({"auths": {"r.invalid": {"auth": "c2VjcmV0"}}}, host.root)
+        if owner is not None:
+            write_owner_marker(path, executor_name=owner, job_id=job)
+        return path
+
+    runtime = DockerRuntime(executor_name=me, env=host.engine.env)
+    with hold_liveness_lock(host.root, me) as my_lock:
+        live, finished, orphan = config_dir(me, 1), config_dir(me, 2), config_dir(dead, 3)
+        fresh_unmarked = config_dir(None, 4)
+        kept_workspace = host.workspace(dead, 3)
+        janitor = Janitor(
+            runtime=runtime,
+            executor_name=me,
+            host=host.host,
+            workspace_root=host.root,
+            live_jobs=lambda: ["1"],
+            lock_path=my_lock.path,
+            clean_workspaces=False,
+        )
+        try:
+            result = asyncio.run(janitor.run_once())
+        finally:
+            runtime.close()
+    assert sorted(result.workspaces) == sorted([finished, orphan])
+    assert (live / "config.json").exists() and (fresh_unmarked / "config.json").exists()
+    assert kept_workspace.exists()  # EXECUTOR_KEEP_WORKSPACES: workspaces stay
