@@ -8,13 +8,19 @@ raises `ApiDecodeError`.
 
 SECURITY: headers (tokens) never reach an exception message, a log line or a metric label.
 Knows nothing of the queue API's meaning.
+
+Bodies are `json.dumps(body, separators=(",", ":"))`, byte for byte, with a Content-Length. A
+large one (a log entry's `out` of up to 16 MiB, re-sent every second) is encoded and sent in
+pieces of `_PIECE` characters rather than built whole: building it whole costs the JSON text,
+its bytes and the HTTP stack's copies at once, and blocks the event loop while it is done.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -129,14 +135,17 @@ class BaseClient:
     async def _send(
         self, op: str, method: str, path: str, headers: dict[str, str], body: Any
     ) -> httpx.Response:
-        content = json.dumps(body, separators=(",", ":")).encode() if body is not None else b"null"
+        headers = {**headers, "Content-Type": "application/json"}
+        content: bytes | _JsonPieces
+        if _is_large(body):
+            content = _JsonPieces(body)
+            headers["Content-Length"] = str(await content.length())
+        else:
+            content = json.dumps(body, separators=(",", ":")).encode()
         started = time.monotonic()
         try:
             response = await self._http.request(
-                method,
-                self._base + path,
-                content=content,
-                headers={**headers, "Content-Type": "application/json"},
+                method, self._base + path, content=content, headers=headers
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             raise ApiUnavailable(
@@ -218,3 +227,74 @@ def first_error(err: ValueError) -> str:
         loc = ".".join(str(p) for p in first.get("loc", ()))
         return f"{loc}: {first.get('msg')}"
     return str(err)
+
+
+# Bodies holding a string longer than _STREAM_OVER are streamed, in pieces of about _PIECE.
+_STREAM_OVER = 1024 * 1024
+_PIECE = 64 * 1024
+
+
+def _is_large(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) > _STREAM_OVER
+    if isinstance(value, dict):
+        return any(_is_large(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_is_large(v) for v in value)
+    return False
+
+
+def _json_pieces(value: Any) -> Iterator[str]:
+    """`json.dumps(value, separators=(",", ":"))` as a sequence of short ASCII strings.
+
+    Escaping is per code point, so a string escaped in slices is the string escaped whole.
+    """
+    if isinstance(value, str):
+        if len(value) <= _PIECE:
+            yield json.dumps(value)
+            return
+        yield '"'
+        for i in range(0, len(value), _PIECE):
+            yield json.dumps(value[i : i + _PIECE])[1:-1]
+        yield '"'
+    elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        yield "{"
+        for n, (key, item) in enumerate(value.items()):
+            yield f"{',' if n else ''}{json.dumps(key)}:"
+            yield from _json_pieces(item)
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for n, item in enumerate(value):
+            if n:
+                yield ","
+            yield from _json_pieces(item)
+        yield "]"
+    else:
+        yield json.dumps(value, separators=(",", ":"))
+
+
+class _JsonPieces:
+    """A JSON request body produced piece by piece while it is sent (httpx `content=`).
+
+    Sent once: the body is let go as soon as its last piece is out. The response keeps the
+    request, and tenacity's retry state keeps the response until the cyclic GC runs, which
+    would otherwise keep every large body sent so far alive for a while.
+    """
+
+    def __init__(self, body: Any) -> None:
+        self._body: Any = body
+
+    async def length(self) -> int:
+        """Bytes of the body (ASCII: one per character), yielding to the loop meanwhile."""
+        total = 0
+        for n, piece in enumerate(_json_pieces(self._body)):
+            total += len(piece)
+            if n % 16 == 15:
+                await asyncio.sleep(0)
+        return total
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        body, self._body = self._body, None
+        for piece in _json_pieces(body):
+            yield piece.encode("ascii")

@@ -17,13 +17,20 @@ Behaviour (spec §5):
 - Output kept per entry is bounded by `max_bytes`: the head and the tail are kept, with a marker
   line counting what was dropped in between. Lines that are JSON log events on stdout
   (`stdout: {"operation":…`) are never dropped: the server parses them out of `out` (§8.7).
+  The store is `executor.logstream_output.BoundedOutput`.
+
+Cost, for steps that print a lot: a handle is a `BlockSink` (`executor.runtime_stream`), so the
+runtime hands it whole blocks of lines as read from the pipe. Each block is decoded, prefixed,
+redacted and stored with a handful of C-speed string operations, never line by line; lines are
+redacted once, as they arrive, and never again, so an upload only joins the kept text (at most
+`max_bytes`), whatever the step printed. Memory per entry is the budget, one block and the
+`out` string of the update in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import datetime as dt
 import re
 import time
@@ -34,6 +41,7 @@ from typing import Protocol
 import structlog
 
 from executor.errors import LogFlushFailed
+from executor.logstream_output import BoundedOutput
 from executor.wire import ExecutionLogEntry, Job
 
 __all__ = [
@@ -51,7 +59,8 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 # Lines of a multi-line secret shorter than this are not redacted on their own (see Redactor).
 _MIN_SECRET_LINE = 8
 
-_JSON_EVENT = re.compile(r'stdout: \{\s*"operation"\s*:')
+# Beyond this many distinct keys one regex pass is cheaper than a substring search per key.
+_MAX_NEEDLES = 24
 
 _log = structlog.get_logger(__name__)
 
@@ -104,6 +113,11 @@ class Redactor:
         self._table = table
         keys = sorted(table, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(k) for k in keys)) if keys else None
+        # Most text holds no secret. Finding each key with `in` (a fast substring search) is
+        # several times quicker than the regex over large blocks, so the regex runs only where
+        # some key occurs. A key containing another key needs no search of its own.
+        needles = [k for k in keys if not any(o != k and o in k for o in keys)]
+        self._needles = needles if len(needles) <= _MAX_NEEDLES else None
 
     @classmethod
     def for_job(cls, job: Job, executor_token: str) -> Redactor:
@@ -116,80 +130,9 @@ class Redactor:
         """`text` with every secret replaced."""
         if self._pattern is None or not text:
             return text
+        if self._needles is not None and not any(k in text for k in self._needles):
+            return text
         return self._pattern.sub(lambda m: self._table[m.group(0)], text)
-
-
-class _Gap:
-    """A run of dropped lines between the head and the tail."""
-
-    __slots__ = ("lines", "size")
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.lines = 0
-
-    def marker(self) -> str:
-        return f"stdout: … {self.size} bytes ({self.lines} lines) omitted by the executor …\n"
-
-
-class _Output:
-    """Accumulated output of one entry: head, dropped middle (events and gaps), tail.
-
-    Lines are stored already redacted. A trailing fragment without a newline (only possible
-    through `write_text`) is kept raw in `pending` until completed; it is redacted at upload
-    with the assembled text.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.head_budget = max_bytes // 2
-        self.tail_budget = max(max_bytes - self.head_budget, 1)
-        self.head: list[str] = []
-        self.head_size = 0
-        self.head_full = False
-        self.middle: list[str | _Gap] = []
-        self.tail: collections.deque[tuple[str, int]] = collections.deque()
-        self.tail_size = 0
-        self.pending = ""
-
-    def append(self, line: str) -> None:
-        size = len(line.encode("utf-8", errors="replace"))
-        is_event = _JSON_EVENT.match(line) is not None
-        if not self.head_full:
-            if self.head_size + size <= self.head_budget:
-                self.head.append(line)
-                self.head_size += size
-                return
-            self.head_full = True
-        if size > self.tail_budget and not is_event:
-            line, size = self._clip(line)
-        self.tail.append((line, size))
-        self.tail_size += size
-        while self.tail_size > self.tail_budget and len(self.tail) > 1:
-            old, old_size = self.tail.popleft()
-            self.tail_size -= old_size
-            if _JSON_EVENT.match(old):
-                self.middle.append(old)
-                continue
-            gap = self.middle[-1] if self.middle else None
-            if not isinstance(gap, _Gap):
-                gap = _Gap()
-                self.middle.append(gap)
-            gap.size += old_size
-            gap.lines += 1
-
-    def _clip(self, line: str) -> tuple[str, int]:
-        """Cut one huge line to fit the tail, saying how much of it was dropped."""
-        raw = line.encode("utf-8", errors="replace")
-        keep = raw[: max(self.tail_budget // 2, 1)].decode("utf-8", errors="ignore")
-        clipped = f"{keep} … {len(raw) - len(keep.encode())} bytes omitted by the executor …\n"
-        return clipped, len(clipped.encode("utf-8"))
-
-    def text(self) -> str:
-        parts = list(self.head)
-        parts.extend(p.marker() if isinstance(p, _Gap) else p for p in self.middle)
-        parts.extend(line for line, _ in self.tail)
-        parts.append(self.pending)
-        return "".join(parts)
 
 
 class LogEntryHandle:
@@ -203,7 +146,8 @@ class LogEntryHandle:
         self.start_time = dt.datetime.now(dt.UTC)
         self._start_mono = time.monotonic()
         self._logger = logger
-        self._output = _Output(max_bytes)
+        self._output = BoundedOutput(max_bytes)
+        self._pending = ""  # write_text's unfinished last line, raw until completed
         self.exit_code: int | None = None
         self.duration_ms: int | None = None
         self._version = 0  # bumped on every change; compared with what was last sent
@@ -224,25 +168,37 @@ class LogEntryHandle:
         """
         if self.closed:
             return
-        for part in line.split("\n"):
-            self._add_line(f"{stream}: {part}\n")
+        prefix = f"{stream}: "
+        self._append(prefix + line.replace("\n", "\n" + prefix) + "\n")
+
+    def write_block(self, stream: str, data: bytes) -> None:
+        """Append raw output, whole lines each ending in b"\\n", as `<stream>: <line>\\n`.
+
+        The runtime's fast path (`executor.runtime_stream.BlockSink`): the same result as
+        `write` for each line of `data` decoded with U+FFFD replacement, without per-line work.
+        """
+        if self.closed or not data:
+            return
+        text = data.decode("utf-8", errors="replace")
+        prefix = f"{stream}: "
+        self._append(prefix + text[:-1].replace("\n", "\n" + prefix) + "\n")
 
     def write_text(self, text: str) -> None:
         """Append free text (pseudo-steps: `Wrote … in …\\n`); a partial last line waits."""
         if self.closed or not text:
             return
-        out = self._output
-        text = out.pending + text
-        lines = text.split("\n")
-        out.pending = lines.pop()
-        for line in lines:
-            self._add_line(line + "\n")
+        text = self._pending + text
+        end = text.rfind("\n") + 1
+        self._pending = text[end:]
+        if end:
+            self._append(text[:end])
         self._version += 1
 
-    def _add_line(self, line: str) -> None:
-        # SECURITY: redact each complete line before it is stored, so raw secrets do not sit
-        # in memory; the assembled text is redacted again at upload (see _snapshot).
-        self._output.append(self._logger.redactor.redact(line))
+    def _append(self, lines: str) -> None:
+        # 🚨 SECURITY: redact whole lines before they are stored, so raw secrets never sit in
+        # memory and stored text needs no second pass at upload. A secret never spans lines
+        # in `out` (each line has its prefix; multi-line secrets are redacted line by line).
+        self._output.append(self._logger.redactor.redact(lines))
         self._version += 1
 
     def finalize(self, exit_code: int) -> None:
@@ -261,10 +217,12 @@ class LogEntryHandle:
     @property
     def out(self) -> str:
         """The output as it would be uploaded now (redacted)."""
-        return self._logger.redactor.redact(self._output.text())
+        # Stored lines are redacted already; only the unfinished line is redacted here.
+        return self._output.text(self._logger.redactor.redact(self._pending))
 
     def _snapshot(self) -> tuple[ExecutionLogEntry, int]:
-        # SECURITY: everything uploaded is built here, redacted at the moment it is read.
+        # 🚨 SECURITY: everything uploaded is built here: the command is redacted now, the
+        # output was redacted line by line as it was stored (see _append and out).
         redact = self._logger.redactor.redact
         entry = ExecutionLogEntry(
             key=self.key,
@@ -318,6 +276,7 @@ class ExecutionLogger:
                 return
             finally:
                 handle._added.set()
+            del entry  # an entry holds the whole `out`: do not keep it across intervals
             while True:
                 if not handle.closed:
                     try:
@@ -328,16 +287,10 @@ class ExecutionLogger:
                 # Nothing changes once closed: finalize() bumps the version before closing.
                 final = handle.closed
                 if handle._version != sent:
-                    entry, version = handle._snapshot()
-                    try:
-                        await self._sink.update_execution_log_entry(self._job, entry_id, entry)
-                    except Exception as err:  # noqa: BLE001 - only the final update must succeed
-                        self._warn("update", handle, err)
-                        if final:
-                            handle.error = err
-                            return
-                    else:
-                        sent = version
+                    failure, sent = await self._update(handle, entry_id, sent)
+                    if failure is not None and final:
+                        handle.error = failure
+                        return
                 if final:
                     return
         except asyncio.CancelledError:
@@ -345,6 +298,21 @@ class ExecutionLogger:
             raise
         finally:
             handle._added.set()
+
+    async def _update(
+        self, handle: LogEntryHandle, entry_id: int, sent: int
+    ) -> tuple[Exception | None, int]:
+        """Send the entry as it is now; return the error, if any, and the version now sent.
+
+        The snapshot (and its `out`) is released on return, not held until the next update.
+        """
+        entry, version = handle._snapshot()
+        try:
+            await self._sink.update_execution_log_entry(self._job, entry_id, entry)
+        except Exception as err:  # noqa: BLE001 - only the final update must succeed
+            self._warn("update", handle, err)
+            return err, sent
+        return None, version
 
     def _warn(self, what: str, handle: LogEntryHandle, err: BaseException) -> None:
         _log.warning(

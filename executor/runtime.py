@@ -3,7 +3,8 @@
 Owns the `Runtime` Protocol (used by the handler, the batch engine and the janitor) and its Docker
 implementation. It must not know the queue API, what a job means, or templating: it receives a
 `ContainerSpec` and `DockerOptions` (built by the pure functions in `executor.runtime_argv`), and
-an `OutputSink` (`executor.runtime_stream`).
+an `OutputSink` (`executor.runtime_stream`; a sink that also takes raw blocks of lines, as the
+execution log does, gets those instead of one call per line).
 
 Two ways of talking to Docker, each where it fits:
 
@@ -57,7 +58,7 @@ from executor.runtime_argv import (
     script_name,
 )
 from executor.runtime_auth import docker_auth_config, write_docker_auth_config
-from executor.runtime_stream import OutputSink, pump_lines
+from executor.runtime_stream import READ_CHUNK, OutputSink, pump
 
 __all__ = [
     "FORWARDED_ENV_VARS",
@@ -174,11 +175,13 @@ class DockerRuntime:
             stderr=asyncio.subprocess.PIPE,
             env=dict(self._env),
             start_new_session=True,
+            # Let a busy step's output queue up to a chunk before the pipe stops being read.
+            limit=READ_CHUNK,
         )
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [
-            asyncio.create_task(pump_lines(proc.stdout, "stdout", sink)),
-            asyncio.create_task(pump_lines(proc.stderr, "stderr", sink)),
+            asyncio.create_task(pump(proc.stdout, "stdout", sink)),
+            asyncio.create_task(pump(proc.stderr, "stderr", sink)),
         ]
         try:
             # asyncio.wait (unlike gather) leaves the pumps running when we are cancelled, so

@@ -5,21 +5,38 @@ to the largest line we accept would let every pipe hold that much. Instead the p
 chunks and split here: a line longer than `MAX_LINE_BYTES` is emitted in pieces of that size, so a
 step that prints a gigabyte without a newline costs at most one piece of memory.
 
+Two kinds of sink. An `OutputSink` gets one decoded line at a time. A `BlockSink` gets raw
+blocks of whole lines (each ending in a newline) as they come off the pipe: a step printing
+hundreds of megabytes then costs one call per read instead of one per line, and the sink can do
+its per-line work (prefixing, redaction, counting) with C-speed `bytes`/`str` methods over the
+block. Both see exactly the same lines: `pump_lines` is `pump_blocks` split into lines.
+
 Bytes that are not UTF-8 are decoded with U+FFFD replacement characters: a step may print
-anything, and its log must still be text. This module knows nothing of Docker or jobs.
+anything, and its log must still be text. Decoding a block at once gives the same text as
+decoding its lines one by one, because a newline can never be part of a multi-byte sequence.
+This module knows nothing of Docker or jobs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["MAX_LINE_BYTES", "OutputSink", "pump_lines"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "READ_CHUNK",
+    "BlockSink",
+    "OutputSink",
+    "pump",
+    "pump_blocks",
+    "pump_lines",
+]
 
 #: The longest line passed to a sink in one piece (100 MiB).
 MAX_LINE_BYTES = 100 * 1024 * 1024
 
-_CHUNK = 64 * 1024
+#: The most read from a pipe at once (what is there, up to this).
+READ_CHUNK = 1024 * 1024
 
 
 class OutputSink(Protocol):
@@ -27,6 +44,26 @@ class OutputSink(Protocol):
 
     def write(self, stream: str, line: str) -> None:
         """`stream` is "stdout" or "stderr"; `line` has no trailing newline."""
+
+
+@runtime_checkable
+class BlockSink(Protocol):
+    """Receives a step's output as raw blocks of whole lines, in arrival order."""
+
+    def write_block(self, stream: str, data: bytes) -> None:
+        """`data` is one or more lines, each ending in b"\\n", not yet decoded.
+
+        A line the step did not end (the last one before EOF, or a piece of a line cut at
+        `MAX_LINE_BYTES`) arrives with a newline added, as `OutputSink` would see it.
+        """
+
+
+async def pump(reader: asyncio.StreamReader, stream: str, sink: OutputSink | BlockSink) -> None:
+    """Read `reader` to EOF into `sink`: in blocks if it is a `BlockSink`, else line by line."""
+    if isinstance(sink, BlockSink):
+        await pump_blocks(reader, stream, sink)
+    else:
+        await pump_lines(reader, stream, sink)
 
 
 async def pump_lines(
@@ -40,26 +77,64 @@ async def pump_lines(
 
     A final line without a newline is still delivered. Runs until EOF; cancel it to stop early.
     """
-    buf = bytearray()
-    while chunk := await reader.read(_CHUNK):
-        # Only the new bytes can hold a newline: the leftover had none.
-        search_from = len(buf)
-        buf += chunk
-        start = 0
-        while (newline := buf.find(b"\n", search_from)) != -1:
-            _emit(sink, stream, buf, start, newline, max_line)
-            start = search_from = newline + 1
-        del buf[:start]
+    await pump_blocks(reader, stream, _LineSplitter(sink), max_line=max_line)
+
+
+async def pump_blocks(
+    reader: asyncio.StreamReader,
+    stream: str,
+    sink: BlockSink,
+    *,
+    max_line: int = MAX_LINE_BYTES,
+    chunk: int = READ_CHUNK,
+) -> None:
+    """Read `reader` to EOF and hand its whole lines to `sink.write_block(stream, data)`.
+
+    Holds back only the unfinished last line (at most `max_line` bytes). Runs until EOF; cancel
+    it to stop early.
+    """
+    buf = bytearray()  # the unfinished last line; never holds a newline
+    while data := await reader.read(chunk):
+        end = data.rfind(b"\n") + 1
+        if end:
+            if buf:
+                buf += data[:end]
+                block = bytes(buf)
+                buf.clear()
+            else:
+                block = data if end == len(data) else data[:end]
+            if len(block) > max_line:  # only then can a line in it be too long
+                block = _cut_long_lines(block, max_line)
+            sink.write_block(stream, block)
+        buf += data[end:] if end else data
         if len(buf) > max_line:
             whole = len(buf) - len(buf) % max_line
-            _emit(sink, stream, buf, 0, whole, max_line)
+            sink.write_block(stream, _pieces(bytes(buf[:whole]), max_line))
             del buf[:whole]
     if buf:
-        _emit(sink, stream, buf, 0, len(buf), max_line)
+        sink.write_block(stream, _pieces(bytes(buf), max_line))
 
 
-def _emit(sink: OutputSink, stream: str, buf: bytearray, start: int, end: int, size: int) -> None:
-    """Write `buf[start:end]` as one line, or as lines of `size` bytes when it is longer."""
-    for piece in range(start, end, size) if end - start > size else (start,):
-        data = bytes(buf[piece : min(piece + size, end)])
-        sink.write(stream, data.decode("utf-8", errors="replace"))
+def _pieces(line: bytes, size: int) -> bytes:
+    """One line without its newline, as lines of at most `size` bytes, each ending in b"\\n"."""
+    if len(line) <= size:
+        return line + b"\n"
+    return b"".join(line[i : i + size] + b"\n" for i in range(0, len(line), size))
+
+
+def _cut_long_lines(block: bytes, size: int) -> bytes:
+    """`block` (whole lines) with every line longer than `size` cut into lines of `size`."""
+    lines = block[:-1].split(b"\n")
+    return b"".join(_pieces(line, size) for line in lines)
+
+
+class _LineSplitter:
+    """Adapts an `OutputSink` to blocks: decodes a block and writes its lines one by one."""
+
+    def __init__(self, sink: OutputSink) -> None:
+        self._sink = sink
+
+    def write_block(self, stream: str, data: bytes) -> None:
+        write = self._sink.write
+        for line in data[:-1].decode("utf-8", errors="replace").split("\n"):
+            write(stream, line)

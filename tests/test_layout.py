@@ -35,7 +35,8 @@ ALLOWED: dict[str, set[str]] = {
     "executor.metrics": set(),
     "executor.baseclient": {"executor.errors"},
     "executor.apiclient": {"executor.wire", "executor.errors", "executor.baseclient"},
-    "executor.logstream": {"executor.wire", "executor.errors"},
+    "executor.logstream": {"executor.wire", "executor.errors", "executor.logstream_output"},
+    "executor.logstream_output": set(),
     "executor.worker": {"executor.wire", "executor.errors", "executor.metrics", "executor.config"},
 }
 FORBIDDEN_FOR_SANDBOX = (

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ import pytest
 
 from executor.errors import LogFlushFailed
 from executor.logstream import SECRET_REMOVED, ExecutionLogger, LogSink, Redactor
+from executor.runtime_stream import pump
 from executor.wire import ExecutionLogEntry, Job
 
 TOKEN = "exec-token-0123456789"
@@ -310,3 +312,98 @@ def test_memory_bounded_head_tail_marker_and_json_events_kept() -> None:
         assert non_event_size <= max_bytes + 200 * len(markers)
 
     run(main)
+
+
+def test_redactor_skips_text_without_secrets_but_keeps_longest_match() -> None:
+    r = Redactor({"abc": "A", "xabcx": "B", "hunter2hunter2": "H"})
+    text = "nothing to see " * 1000
+    assert r.redact(text) is text  # no secret: the text is not even copied
+    assert r.redact("xabcx abc hunter2hunter2") == "B A H"
+
+
+def test_write_block_equals_write_per_line() -> None:
+    secret = "s3cr3t-value"
+    job = make_job(**{secret: "${{ secrets.S }}"})
+    raw = (
+        b"plain\n\xff\xfe not utf-8\n"
+        + "é€😀\n".encode()
+        + f"a {secret} b {TOKEN}\n".encode()
+        + b'{"operation":"X"}\n\n'
+    )
+
+    async def main() -> tuple[str, str]:
+        outs = []
+        for by_block in (True, False):
+            logger = new_logger(RecordingSink(), job, max_bytes=80)
+            h = logger.open("k", None)
+            if by_block:
+                h.write_block("stdout", raw)
+                h.write_block("stderr", b"last\n")
+            else:
+                for line in raw[:-1].decode("utf-8", errors="replace").split("\n"):
+                    h.write("stdout", line)
+                h.write("stderr", "last")
+            outs.append(h.out)
+            h.finalize(0)
+            await logger.flush()
+        return outs[0], outs[1]
+
+    by_block, by_line = asyncio.run(main())
+    assert by_block == by_line
+    assert secret not in by_block and TOKEN not in by_block
+    assert by_block.startswith("stdout: plain\nstdout: \ufffd\ufffd not utf-8\n")
+    assert "omitted by the executor" in by_block
+    assert 'stdout: {"operation":"X"}\n' in by_block  # a JSON event survives the cap
+
+
+def test_memory_stays_bounded_whatever_the_output_size() -> None:
+    """A step printing 32 MiB through the runtime's block pump, with a 1 MiB cap.
+
+    Traced memory at its peak is the kept output (1 MiB), the `out` of the update in flight
+    (2 MiB: the marker's `…` makes it a 2-byte-per-character string) and a few blocks; it does
+    not grow with what the step prints. (Before blocks, it was ~6.4 MiB for the same run.)
+    """
+    cap = 1 << 20
+    chunk = (b"0123456789abcdef" * 3 + b"x" * 15 + b"\n") * 1000  # 64-byte lines, 64 KB reads
+
+    class SizeSink(RecordingSink):
+        longest = 0
+        marked = False
+
+        async def update_execution_log_entry(
+            self, job: Job, entry_id: int, entry: ExecutionLogEntry
+        ) -> None:
+            # Keeps no entry: only what the test checks.
+            self.longest = max(self.longest, len(entry.out))
+            self.marked = "omitted by the executor" in entry.out
+            empty = entry.model_copy(update={"out": ""})
+            self.calls.append(Call("update", entry_id, empty, 0.0))
+            await asyncio.sleep(0)
+
+    async def run_step(mib: int) -> tuple[int, int]:
+        sink = SizeSink()
+        logger = new_logger(sink, max_bytes=cap, interval=0.005)
+        handle = logger.open("step.docker.0", ["sh"])
+        reader = asyncio.StreamReader()
+        pumping = asyncio.create_task(pump(reader, "stdout", handle))
+        tracemalloc.start()
+        try:
+            for _ in range(mib * 2**20 // len(chunk)):
+                reader.feed_data(chunk)
+                await asyncio.sleep(0)  # the pump reads it, as from a pipe
+            reader.feed_eof()
+            await pumping
+            handle.finalize(0)
+            await logger.flush()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert sink.marked
+        assert cap - 200 <= sink.longest <= cap + 200  # head + marker + tail
+        return peak, len(sink.updates(1))
+
+    small, _ = asyncio.run(run_step(4))
+    large, updates = asyncio.run(run_step(32))
+    assert updates >= 3  # updates streamed while the step ran
+    assert large < 4 * cap, f"peak {large / 2**20:.1f} MiB for a 1 MiB cap"
+    assert abs(large - small) < cap // 4, (small, large)
