@@ -94,6 +94,7 @@ _log = structlog.get_logger(__name__)
 # installed regular package always wins. docker-py ships no type hints, so it is `Any` anyway.
 _sdk: Any = importlib.import_module("docker")
 _sdk_errors: Any = importlib.import_module("docker.errors")
+_unixconn: Any = importlib.import_module("docker.transport.unixconn")
 
 
 def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -303,8 +304,31 @@ class DockerRuntime:
     def _docker(self) -> Any:
         # Created lazily (in a worker thread) so constructing the runtime needs no engine.
         if self._client is None:
-            self._client = _sdk.from_env(environment=dict(self._env))
+            self._client = _engine_client(dict(self._env))
         return self._client
+
+
+def _engine_client(environment: dict[str, str]) -> Any:
+    """docker-py's client from the environment, keeping one idle connection to the engine.
+
+    Over a Unix socket docker-py caches one connection pool per request *URL* (up to 25, and
+    its `num_pools` argument is ignored there), each holding its connection open: every
+    container looked up or removed by ID left a socket behind, and a long-running daemon's
+    descriptors crept up by 25 (found by `bench.soak`). Remounting the adapter with a single
+    pool closes the previous connection whenever the URL changes.
+    """
+    client = _sdk.from_env(environment=environment)
+    adapter = client.api.adapters.get("http+docker://")
+    if isinstance(adapter, _unixconn.UnixHTTPAdapter):
+        single = _unixconn.UnixHTTPAdapter(
+            f"http+unix://{adapter.socket_path}",
+            adapter.timeout,
+            pool_connections=1,
+            max_pool_size=adapter.max_pool_size,
+        )
+        client.api.mount("http+docker://", single)
+        adapter.close()
+    return client
 
 
 def _info(attrs: Mapping[str, Any]) -> ContainerInfo:

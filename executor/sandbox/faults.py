@@ -184,7 +184,8 @@ def parse_faults(spec: str) -> tuple[FaultRule, ...]:
 @dataclass(frozen=True)
 class AuditRow:
     """One request seen by the middleware: `status` is None when the handler never ran; `at`
-    is when it was recorded (Unix seconds), i.e. once the handler had answered."""
+    is when it was recorded (Unix seconds), i.e. once the handler had answered; `executor` the
+    caller's `X-Sourcegraph-Executor-Name` header (job-token calls carry it)."""
 
     path: str
     route: str
@@ -192,6 +193,7 @@ class AuditRow:
     status: int | None
     fault: str
     at: float = 0.0
+    executor: str = ""
 
 
 class _Audit:
@@ -203,15 +205,17 @@ class _Audit:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS fault_audit (id INTEGER PRIMARY KEY, at REAL NOT NULL,"
             " path TEXT NOT NULL, route TEXT NOT NULL, job_id INTEGER, status INTEGER,"
-            " fault TEXT NOT NULL)"
+            " fault TEXT NOT NULL, executor TEXT NOT NULL DEFAULT '')"
         )
 
-    def record(self, path: str, job_id: int | None, status: int | None, fault: str) -> None:
+    def record(self, scope: Scope, status: int | None, fault: str) -> None:
+        path = scope["path"]
         route = path.rstrip("/").rsplit("/", 1)[-1]
+        executor = _header(scope, b"x-sourcegraph-executor-name")
         self._conn.execute(
-            "INSERT INTO fault_audit (at, path, route, job_id, status, fault)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), path, route, job_id, status, fault),
+            "INSERT INTO fault_audit (at, path, route, job_id, status, fault, executor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), path, route, _job_id(scope), status, fault, executor),
         )
 
 
@@ -219,7 +223,7 @@ def read_audit(data_dir: Path) -> list[AuditRow]:
     """Every request the middleware of the sandbox in `data_dir` recorded, oldest first."""
     with sqlite3.connect(data_dir / AUDIT_FILE) as conn:
         rows = conn.execute(
-            "SELECT path, route, job_id, status, fault, at FROM fault_audit ORDER BY id"
+            "SELECT path, route, job_id, status, fault, at, executor FROM fault_audit ORDER BY id"
         ).fetchall()
     return [AuditRow(*row) for row in rows]
 
@@ -235,14 +239,18 @@ def accepted_marks(rows: list[AuditRow]) -> dict[int, int]:
     return counts
 
 
-def _job_id(scope: Scope) -> int | None:
+def _header(scope: Scope, wanted: bytes) -> str:
     for name, value in scope.get("headers", []):
-        if name == b"x-sourcegraph-job-id":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+        if name == wanted:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _job_id(scope: Scope) -> int | None:
+    try:
+        return int(_header(scope, b"x-sourcegraph-job-id"))
+    except ValueError:
+        return None
 
 
 _HANG_UP: Message = {
@@ -269,7 +277,7 @@ class FaultMiddleware:
 
     def _record(self, scope: Scope, status: int | None, fault: str) -> None:
         if self._audit is not None:
-            self._audit.record(scope["path"], _job_id(scope), status, fault)
+            self._audit.record(scope, status, fault)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

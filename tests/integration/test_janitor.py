@@ -334,3 +334,37 @@ def test_docker_config_dirs_of_dead_owners_go_even_when_workspaces_are_kept(host
     assert sorted(result.workspaces) == sorted([finished, orphan])
     assert (live / "config.json").exists() and (fresh_unmarked / "config.json").exists()
     assert kept_workspace.exists()  # EXECUTOR_KEEP_WORKSPACES: workspaces stay
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue  # the listing's own descriptor, closed meanwhile
+    return count
+
+
+@pytest.mark.docker
+def test_sweeps_do_not_pile_up_engine_connections(host: Host) -> None:
+    """docker-py keeps one connection per distinct URL (up to 25) unless told otherwise: each
+    container the janitor looked up by ID left a socket open (`bench.soak` saw the daemon's
+    descriptors creep up)."""
+    runtime = DockerRuntime(executor_name="exec-sockets", env=host.engine.env)
+
+    async def lookups() -> tuple[int, int]:
+        await runtime.list_containers({"executor.host": host.host})
+        before = _open_sockets()
+        for i in range(30):
+            assert (
+                await runtime.remove_container(f"executor-missing-{uuid.uuid4().hex}-{i}") is False
+            )
+            await runtime.list_containers({"executor.host": host.host})
+        return before, _open_sockets()
+
+    try:
+        before, after = asyncio.run(lookups())
+    finally:
+        runtime.close()
+    assert after <= before + 1, (before, after)
