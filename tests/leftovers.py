@@ -17,6 +17,7 @@ __all__ = [
     "container_ids",
     "fd_count",
     "network_ids",
+    "processes_mentioning",
     "rss_kb",
     "running_containers",
 ]
@@ -44,6 +45,18 @@ def cmdline(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def processes_mentioning(text: str) -> list[tuple[int, list[str]]]:
+    """Live processes whose argv mentions `text` (e.g. a daemon's TMPDIR: its `git -C …` and
+    `docker run -v …` children), with their argv."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            argv = cmdline(int(entry))
+            if any(text in arg for arg in argv):
+                found.append((int(entry), argv))
+    return found
 
 
 def rss_kb(pid: int) -> int:

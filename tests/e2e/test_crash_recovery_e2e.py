@@ -27,7 +27,8 @@ variable to pin it). The sandbox requeues a stalled job after 2 s without heartb
 Checks: every job `completed` with exactly one accepted mark (`fault_audit`); resets as the
 phase implies (one, except an *answered* flush kill: none); the janitors remove every
 orphan while the last daemon runs; after it exits (status 0) there is no container carrying a
-lock label under our TMPDIR, no new executor network, and nothing at all in the TMPDIR.
+lock label under our TMPDIR, no process of the killed daemons (their `git` and `docker run`
+children) still running, no new executor network, and nothing at all in the TMPDIR.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ from typing import Any
 
 import pytest
 from fixtures_daemon import wait_for
-from leftovers import children_of, cmdline, container_ids, network_ids, running_containers
+from leftovers import (
+    children_of,
+    cmdline,
+    container_ids,
+    network_ids,
+    processes_mentioning,
+    running_containers,
+)
 
 from executor.sandbox.faults import FaultRule, accepted_marks, read_audit
 
@@ -197,5 +205,8 @@ def test_kill_9_at_random_points_every_job_ends_once(
             assert f"stdout: finished-{n}" in out, (n, out)
 
     assert not container_ids(root)
+    # The killed daemons' `git` and `docker run` children (own session) are gone, too.
+    gone = wait_for(lambda: not processes_mentioning(str(root)), 15)
+    assert gone, processes_mentioning(str(root))
     assert network_ids() <= networks_before
     assert sorted(os.listdir(root)) == [], "the TMPDIR should be empty after the last daemon"
