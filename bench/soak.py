@@ -63,7 +63,22 @@ from bench._common import (
     step_job,
 )
 
-__all__ = ["KINDS", "Sample", "drift", "expected", "leftovers", "main", "plan", "sample"]
+__all__ = [
+    "KINDS",
+    "Sample",
+    "children_of",
+    "drift",
+    "expected",
+    "fd_targets",
+    "job_body",
+    "leftovers",
+    "main",
+    "network_ids",
+    "plan",
+    "run",
+    "sample",
+    "verdict",
+]
 
 REPO = "github.com/bench/soak"
 RUNTIME = "6s"
@@ -353,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         ("jobs / seed", f"{jobs} / {seed}"),
         ("elapsed s / jobs per s", f"{result['elapsed_s']} / {result['jobs_per_s']}"),
         ("samples (post warm-up)", f"{len(rss)} ({result['post_warmup_samples']})"),
-        ("RSS MiB first / first post-warm-up / max", _mib(rss[0], rss_base(result), max(rss))),
+        ("RSS MiB first / first post-warm-up / max", _mib(rss[0], _rss_base(result), max(rss))),
         ("RSS drift after warm-up", f"{result['rss_drift']:.1%}"),
         ("fds busy (post warm-up) min-max", "-".join(map(str, result["fds_busy_range"]))),
         ("fds idle after warm-up / at the end", "{} / {}".format(*idle_fds)),
@@ -370,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(1)
 
 
-def rss_base(result: dict[str, Any]) -> int:
+def _rss_base(result: dict[str, Any]) -> int:
     return int(result["rss_first_post_warmup_kb"])
 
 
