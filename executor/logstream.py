@@ -7,6 +7,12 @@ knows no HTTP and no Docker (Sourcegraph: `cmd/executor/internal/worker/cmdlogge
 Behaviour (spec §5):
 - `open()` creates an entry (start time now) and schedules its `add` in the background. Adds are
   sent strictly in open order: each entry's task waits for the previous entry's add.
+- The add carries the entry's current state (as Sourcegraph's, whose single add goroutine may
+  reach an entry late) and goes out when the entry closes or `add_delay` (default: `interval`)
+  after it opened, whichever comes first. A short command (most git commands, `setup.fs.extras`,
+  `teardown.fs`) is then one add with its output and exit code instead of an add and an update:
+  half the requests, and one round trip less between the last entry and the mark. A running
+  entry still reaches the frontend within one interval, as its later output does.
 - After its add, each entry has a task that sends `update` at most once per `interval`, and only
   when `out`, `exitCode` or `durationMs` changed since the last successful send. Every update
   carries the full accumulated `out`. Closing the entry (`finalize`) wakes the task, which sends
@@ -246,12 +252,16 @@ class ExecutionLogger:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         interval: float = 1.0,
+        add_delay: float | None = None,
     ) -> None:
+        """`add_delay` (default `interval`) is how long an open entry's add may wait for it to
+        close; 0 sends every add at once."""
         self._sink = sink
         self._job = job
         self.redactor = redactor
         self._max_bytes = max_bytes
         self._interval = interval
+        self._add_delay = interval if add_delay is None else add_delay
         self._handles: list[LogEntryHandle] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -267,6 +277,7 @@ class ExecutionLogger:
         try:
             if previous is not None:
                 await previous._added.wait()
+            await self._until_closed(handle, handle._start_mono + self._add_delay)
             entry, sent = handle._snapshot()
             try:
                 entry_id = await self._sink.add_execution_log_entry(self._job, entry)
@@ -278,12 +289,7 @@ class ExecutionLogger:
                 handle._added.set()
             del entry  # an entry holds the whole `out`: do not keep it across intervals
             while True:
-                if not handle.closed:
-                    try:
-                        async with asyncio.timeout(self._interval):
-                            await handle._closed.wait()
-                    except TimeoutError:
-                        pass
+                await self._until_closed(handle, time.monotonic() + self._interval)
                 # Nothing changes once closed: finalize() bumps the version before closing.
                 final = handle.closed
                 if handle._version != sent:
@@ -298,6 +304,18 @@ class ExecutionLogger:
             raise
         finally:
             handle._added.set()
+
+    @staticmethod
+    async def _until_closed(handle: LogEntryHandle, deadline: float) -> None:
+        """Wait until `handle` is closed or the monotonic `deadline` has passed."""
+        remaining = deadline - time.monotonic()
+        if handle.closed or remaining <= 0:
+            return
+        try:
+            async with asyncio.timeout(remaining):
+                await handle._closed.wait()
+        except TimeoutError:
+            pass
 
     async def _update(
         self, handle: LogEntryHandle, entry_id: int, sent: int

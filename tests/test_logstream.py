@@ -370,6 +370,12 @@ def test_memory_stays_bounded_whatever_the_output_size() -> None:
         longest = 0
         marked = False
 
+        async def add_execution_log_entry(self, job: Job, entry: ExecutionLogEntry) -> int:
+            # The add may carry output already (it waits up to an interval): keep none of it.
+            self.longest = max(self.longest, len(entry.out))
+            await asyncio.sleep(0)
+            return 1
+
         async def update_execution_log_entry(
             self, job: Job, entry_id: int, entry: ExecutionLogEntry
         ) -> None:
@@ -407,3 +413,66 @@ def test_memory_stays_bounded_whatever_the_output_size() -> None:
     assert updates >= 3  # updates streamed while the step ran
     assert large < 4 * cap, f"peak {large / 2**20:.1f} MiB for a 1 MiB cap"
     assert abs(large - small) < cap // 4, (small, large)
+
+
+def test_short_entry_is_one_add_carrying_its_final_state() -> None:
+    """A command that ends within `add_delay` of its start costs one request, not two."""
+
+    async def main() -> None:
+        sink = RecordingSink()
+        logger = new_logger(sink, interval=10)  # add_delay defaults to the interval
+        for key in ("setup.git.init", "setup.git.fetch", "teardown.fs"):
+            h = logger.open(key, None if key == "teardown.fs" else ["git", key])
+            await asyncio.sleep(0)  # the add task runs, and must wait for the close
+            h.write("stderr", f"{key} done")
+            await asyncio.sleep(0.01)
+            h.finalize(0)
+        await asyncio.wait_for(logger.flush(), 5)  # closed entries never wait for the delay
+        assert [(c.kind, c.entry.key) for c in sink.calls] == [
+            ("add", "setup.git.init"),
+            ("add", "setup.git.fetch"),
+            ("add", "teardown.fs"),
+        ]
+        for i, c in enumerate(sink.calls, start=1):
+            assert c.entry_id == i and c.entry.exit_code == 0
+            assert c.entry.out == f"stderr: {c.entry.key} done\n"
+            assert c.entry.duration_ms is not None
+
+    run(main)
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.01)
+
+
+def test_open_entry_is_added_after_add_delay_with_its_output_so_far() -> None:
+    async def main() -> None:
+        sink = RecordingSink()
+        logger = ExecutionLogger(sink, make_job(), Redactor({}), interval=10, add_delay=0.05)
+        h = logger.open("step.docker.0", ["sh"])
+        h.write("stdout", "started")
+        await asyncio.wait_for(_until(lambda: bool(sink.calls)), 5)  # the step keeps running
+        [add] = sink.calls
+        assert add.kind == "add" and add.entry.exit_code is None
+        assert add.entry.out == "stdout: started\n"
+        h.finalize(0)
+        await asyncio.wait_for(logger.flush(), 5)
+        assert [c.kind for c in sink.calls] == ["add", "update"]
+        assert sink.entries[1].exit_code == 0
+
+    run(main)
+
+
+def test_add_delay_zero_adds_at_once() -> None:
+    async def main() -> None:
+        sink = RecordingSink()
+        logger = ExecutionLogger(sink, make_job(), Redactor({}), interval=10, add_delay=0)
+        h = logger.open("setup.git.init", ["git", "init"])
+        await asyncio.wait_for(_until(lambda: bool(sink.calls)), 5)
+        assert sink.calls[0].entry.exit_code is None and sink.calls[0].entry.out == ""
+        h.finalize(0)
+        await logger.flush()
+        assert [c.kind for c in sink.calls] == ["add", "update"]
+
+    run(main)

@@ -177,3 +177,34 @@ def test_heartbeats_flow_while_idle() -> None:
 
     asyncio.run(scenario())
     assert len(store.heartbeats) >= 3 and all(h == [] for h in store.heartbeats)
+
+
+def test_next_dequeue_follows_a_finished_job_at_once() -> None:
+    """Spec §7.1: after a job the loop polls again at once; it sleeps only after an empty poll."""
+    events: list[str] = []
+
+    class Recording(MemoryStore):
+        async def dequeue(self) -> Job | None:
+            job = await super().dequeue()
+            events.append(f"dequeue:{job.id if job else None}")
+            return job
+
+        async def mark_complete(self, job: Job) -> None:
+            await super().mark_complete(job)
+            events.append(f"mark:{job.id}")
+
+    class NoSleep(Worker):
+        async def _sleep(self, seconds: float) -> None:
+            events.append("sleep")
+            await super()._sleep(seconds)
+
+    store = Recording([Job(id=1), Job(id=2)])
+    # A poll interval of a minute: any sleep between the jobs would time the test out.
+    options = WorkerOptions(**{**OPTS.__dict__, "poll_interval": 60.0, "num_total_jobs": 2})
+    worker = NoSleep(store, ScriptedHandler({1: 0.05, 2: 0.05}), options)
+
+    async def scenario() -> None:
+        await asyncio.wait_for(worker.run(), timeout=10)
+
+    asyncio.run(scenario())
+    assert events == ["dequeue:1", "mark:1", "dequeue:2", "mark:2"]

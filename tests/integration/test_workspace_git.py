@@ -481,3 +481,31 @@ def test_fetch_through_sandbox_frontend(
     assert not (ws.path / "src").exists()
     config = (ws.path / ".git" / "config").read_text()
     assert job.token not in config and sandbox.token not in config
+
+
+def test_proxies_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundle cost 15-25 ms before every job's first git command; now once."""
+    import ssl
+
+    from executor import gitproxy
+
+    loads: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    gitproxy._tls_context.cache_clear()
+    job = Job(id=14, token=JOB_TOKEN, repositoryName=REPO)
+
+    async def main() -> None:
+        for _ in range(3):
+            async with git_proxy(
+                job, frontend_url="http://127.0.0.1:9", executor_name=EXECUTOR, executor_token=""
+            ):
+                pass
+
+    asyncio.run(main())
+    assert len(loads) == 1
