@@ -5,7 +5,7 @@ Daemon side (one job at a time, `EXECUTOR_MAXIMUM_NUM_JOBS=1`, poll interval 100
 enqueue → dequeue → clone through the executor's git proxy from the sandbox → `docker run` of
 the step → logs → mark complete. Measured as the sandbox's `finished_at - queued_at`, and
 executor-side as the span of the job's execution log entries (first `startTime` to the last
-entry's end).
+entry's end), and split into phases from those entries (`phases`).
 
 By hand: `git init` + `git fetch --depth=1 file://<repo> <commit>` + `git checkout`, then
 `docker run --rm -v <dir>:/data -w /data executor-busybox:latest sh script` of the same script.
@@ -55,30 +55,62 @@ def executor_span(logs: list[dict[str, Any]]) -> float:
     return max(ends) - min(starts)
 
 
-def run_daemon_job(box: Bench, head: str) -> tuple[float, float]:
-    """Enqueue one job, wait for it; (enqueue→finished seconds, executor-side seconds)."""
+def phases(queued_at: float, finished_at: float, logs: list[dict[str, Any]]) -> dict[str, float]:
+    """Where one job's time went, in seconds, from its log entries and the sandbox's times.
+
+    `pickup` is enqueue → first entry start (the poll wait, dequeue, workspace creation); `git`
+    the `setup.git.*` entries back to back; `files` git's end → the step's start (job files,
+    scripts, `setup.fs.extras`); `step` the `docker run` entry; `teardown` the step's end → the
+    end of `teardown.fs`; `flush+mark` the last entry's end → `finished_at`.
+    """
+    spans = {e["key"]: (_parse_time(e["startTime"]), e.get("durationMs", 0) / 1000) for e in logs}
+    git = [(start, start + length) for key, (start, length) in spans.items() if "git" in key]
+    step_start, step_length = spans["step.docker.0"]
+    teardown_start, teardown_length = spans["teardown.fs"]
+    first = min(start for start, _ in spans.values())
+    git_end = max(end for _, end in git)
+    return {
+        "pickup": first - queued_at,
+        "git": git_end - min(start for start, _ in git),
+        "files": step_start - git_end,
+        "step": step_length,
+        "teardown": teardown_start + teardown_length - (step_start + step_length),
+        "flush+mark": finished_at - (teardown_start + teardown_length),
+    }
+
+
+def run_daemon_job(box: Bench, head: str) -> tuple[float, float, dict[str, float]]:
+    """Enqueue one job, wait for it; (enqueue→finished s, executor-side s, phases)."""
     job_id = box.enqueue(step_job(REPO, head, *COMMANDS))
     record = wait_until(
         lambda: (r := box.record(job_id)).state in FINAL and r, timeout=120, interval=0.01
     )
     if record.state != "completed":
         raise RuntimeError(f"job {job_id} ended {record.state}: {record.failure_message}")
-    return record.finished_at - record.queued_at, executor_span(record.execution_logs)
+    logs = record.execution_logs
+    return (
+        record.finished_at - record.queued_at,
+        executor_span(logs),
+        phases(record.queued_at, record.finished_at, logs),
+    )
 
 
-def run_by_hand(repo: Path, head: str, scratch: Path) -> float:
-    """git init + shallow fetch + checkout, then docker run of the same script; seconds."""
+def run_by_hand(repo: Path, head: str, scratch: Path) -> tuple[float, float]:
+    """git init + shallow fetch + checkout, then docker run of the same script.
+
+    Returns (total seconds, of which git)."""
     work = Path(tempfile.mkdtemp(dir=scratch))
     start = time.perf_counter()
     git(work, "init", "--quiet")
     git(work, "-c", "protocol.version=2", "fetch", "--quiet", "--depth=1", f"file://{repo}", head)
     git(work, "checkout", "--quiet", "--force", head)
+    git_done = time.perf_counter()
     (work / ".script.sh").write_text("set -e\n" + "\n".join(COMMANDS) + "\n")
     argv = ["docker", "run", "--rm", "-v", f"{work}:/data", "-w", "/data", IMAGE]
     subprocess.run([*argv, "sh", ".script.sh"], check=True, capture_output=True)
     elapsed = time.perf_counter() - start
     shutil.rmtree(work, ignore_errors=True)
-    return elapsed
+    return elapsed, git_done - start
 
 
 def summarize(values: list[float]) -> dict[str, float]:
@@ -98,11 +130,16 @@ def main(argv: list[str] | None = None) -> None:
             run_daemon_job(box, head)  # warm-up: first poll, image lookup
             run_by_hand(repo, head, box.scratch)
             e2e, span, hand = [], [], []
+            parts: dict[str, list[float]] = {}
             for _ in range(n):  # interleaved, so load changes hit both sides alike
-                total, executor = run_daemon_job(box, head)
+                total, executor, job_phases = run_daemon_job(box, head)
                 e2e.append(total)
                 span.append(executor)
-                hand.append(run_by_hand(repo, head, box.scratch))
+                for name, seconds in job_phases.items():
+                    parts.setdefault(name, []).append(seconds)
+                hand_total, hand_git = run_by_hand(repo, head, box.scratch)
+                hand.append(hand_total)
+                parts.setdefault("by hand git", []).append(hand_git)
     result = {
         "jobs": n,
         "daemon_e2e_s": summarize(e2e),
@@ -110,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         "by_hand_s": summarize(hand),
         "ratio_median": median(e2e) / median(hand),
         "ratio_executor_side_median": median(span) / median(hand),
+        "phases_median_s": {name: median(v) for name, v in parts.items()},
     }
     rows = [
         ("jobs", n),
@@ -121,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
         ("by hand p90 s", percentile(hand, 90)),
         ("ratio e2e / by hand (median)", result["ratio_median"]),
         ("ratio executor-side / by hand (median)", result["ratio_executor_side_median"]),
+        *((f"phase {name} median s", median(v)) for name, v in parts.items()),
     ]
     report("overhead", rows, result)
 
