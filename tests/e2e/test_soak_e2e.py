@@ -10,7 +10,8 @@ The first quarter of the jobs is a warm-up, enqueued and drained first.
 
 Measured on the daemon process alone (its `docker`/`git` children come and go with the work):
 VmRSS every second, and open descriptors when idle (the queue drained, 7 s of quiet so the
-HTTP client's keep-alive connections have expired): after the warm-up and at the end.
+HTTP client's keep-alive connections have expired, the fewest of ten looks over 2 s): after
+the warm-up and at the end.
 
 Checks: every job ended as its kind says; every RSS sample after the warm-up within 10 % of the
 first; idle descriptors at the end within 10 % (at least one descriptor of slack) of those after
@@ -123,7 +124,12 @@ def test_soak_stays_flat_and_leaves_nothing(
                     box.cancel(record.id)
             time.sleep(0.1)
         time.sleep(SETTLE)
-        idle.append((fd_count(pid), len(children_of(pid))))
+        # The fewest over 2 s: a poll or heartbeat in flight is not a leak.
+        looks = []
+        for _ in range(10):
+            looks.append((fd_count(pid), len(children_of(pid))))
+            time.sleep(0.2)
+        idle.append(min(looks))
 
     wrong = {}
     for job_id, kind in kind_of.items():
