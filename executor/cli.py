@@ -283,6 +283,7 @@ async def _serve(settings: Settings, environ: Mapping[str, str]) -> int:
         unowned_grace=max(3600.0, settings.maximum_runtime_per_job + 600.0)
         if settings.maximum_runtime_per_job > 0
         else 86400.0,
+        remove_tree=lambda path, job: root_cleaner.remove_tree(path, job_id=job),
     )
     totals = janitor.counters
     metrics.watch_janitor(

@@ -47,7 +47,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -224,10 +224,13 @@ class Janitor:
         lock_path: str | os.PathLike[str] | None = None,
         clean_workspaces: bool = True,
         unowned_grace: float = 3600.0,
+        remove_tree: Callable[[Path, str], Awaitable[str | None]] | None = None,
     ) -> None:
         """`host` is this host's `executor.host` label value; `live_jobs` returns this
         executor's live job IDs. Set `clean_workspaces=False` when workspaces are kept on
-        purpose (EXECUTOR_KEEP_WORKSPACES)."""
+        purpose (EXECUTOR_KEEP_WORKSPACES). `remove_tree(path, job)` removes a workspace and
+        returns the error text or None (`rootclean.RootCleaner.remove_tree`: root-owned files
+        go through a cleanup container); without it, a plain `rmtree`."""
         self.runtime = runtime
         self.executor_name = executor_name
         self.host = host
@@ -238,6 +241,7 @@ class Janitor:
         self.lock_path = Path(lock_path or liveness_lock_path(self.root, executor_name))
         self.clean_workspaces = clean_workspaces
         self.unowned_grace = unowned_grace
+        self.remove_tree = remove_tree
 
     async def run_forever(self) -> None:
         """Sweep now and then every `interval` seconds until cancelled; errors never stop it."""
@@ -291,7 +295,10 @@ class Janitor:
             ):
                 continue
             try:
-                await asyncio.to_thread(_remove_tree, path)
+                if self.remove_tree is None:
+                    await asyncio.to_thread(_remove_tree, path)
+                elif error := await self.remove_tree(path, marker.job if marker else ""):
+                    raise OSError(error)
             except OSError as err:
                 result.errors += 1
                 _log.warning("could not remove orphaned workspace", path=str(path), err=err)

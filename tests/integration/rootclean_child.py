@@ -2,8 +2,9 @@
 
 Usage: `python rootclean_child.py MODE WORKSPACE EXECUTOR_NAME CLEANUP_IMAGE [STEP_IMAGE]`,
 MODE `teardown` (the job's `teardown_workspace` with the root-cleanup fallback) or `janitor`
-(`RootCleaner.remove_tree`, the call the janitor makes). Prints one JSON object: the result,
-the `teardown.fs` entry's text, whether the workspace still exists, and the log events.
+(one `Janitor.run_once` sweep, wired to `RootCleaner.remove_tree` as `executor run` wires it,
+over a workspace whose owner marker names an executor that is gone). Prints one JSON object:
+the result, the `teardown.fs` entry's text, whether the workspace still exists, the log events.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
+from executor.janitor import Janitor, write_owner_marker
 from executor.logstream import ExecutionLogger, Redactor
 from executor.rootclean import RootCleaner
 from executor.runtime import DockerRuntime
@@ -61,7 +63,20 @@ async def main(mode: str, path: Path, name: str, image: str, step_images: list[s
                 await logger.flush()
                 out["entry"] = next(e.out for e in sink.entries.values() if e.key == "teardown.fs")
             else:
-                out["error"] = await cleaner.remove_tree(path, job_id="7", images=step_images)
+                write_owner_marker(path, executor_name="gone-executor", job_id="7")
+                janitor = Janitor(
+                    runtime=runtime,
+                    executor_name=name,
+                    host="test",
+                    workspace_root=path.parent,
+                    live_jobs=list,
+                    remove_tree=lambda p, job: cleaner.remove_tree(
+                        p, job_id=job, images=step_images
+                    ),
+                )
+                sweep = await janitor.run_once()
+                out["removed"] = [str(p) for p in sweep.workspaces]
+                out["errors"] = sweep.errors
     finally:
         runtime.close()
     out["exists"] = os.path.lexists(path)

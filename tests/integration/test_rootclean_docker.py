@@ -171,7 +171,8 @@ def test_teardown_falls_back_to_a_cleanup_container(daemon: Daemon) -> None:
 def test_janitor_call_removes_a_root_owned_workspace(daemon: Daemon) -> None:
     ws = daemon.make_workspace("b")
     result = daemon.run("janitor", ws, STEP_IMAGE)
-    assert result["error"] is None and result["exists"] is False
+    assert result["removed"] == [str(ws)] and result["errors"] == 0, result
+    assert result["exists"] is False
     assert daemon.leftover_containers() == []
 
 
