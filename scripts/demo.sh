@@ -6,7 +6,8 @@
 #      and a random site token, and host three generated sample repositories;
 #   3. start the executor daemon against it (queue `batches`, small job limits);
 #   4. apply examples/hello-world.batch.yaml and wait: one job per workspace, the steps run in
-#      Docker, the changeset specs and their diffs are printed;
+#      Docker, the changeset specs and their diffs are printed, then the jobs the daemon
+#      dequeued and the first one's execution logs (git, the batch exec events, teardown);
 #   5. apply it again: every result comes from the cache, no job and no container;
 #   6. stop the daemon (SIGTERM, it drains) and the sandbox, and remove the temporary files.
 #
@@ -68,6 +69,10 @@ echo "▶ executor sandbox batch apply $spec --wait"
 start=$(date +%s.%N)
 .venv/bin/executor sandbox batch apply "$spec" --wait
 first=$("$py" -c "import time; print(f'{time.time() - $start:.1f}')")
+
+echo "▶ the jobs the daemon dequeued, and the first one's execution logs"
+.venv/bin/executor sandbox jobs --queue batches
+.venv/bin/executor sandbox logs 1
 
 echo "▶ the same spec again: the results come from the cache, no job, no container"
 start=$(date +%s.%N)
