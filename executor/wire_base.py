@@ -94,24 +94,33 @@ _ZERO: dict[Any, Any] = {
 
 def zero_nulls(cls: type[BaseModel], data: Any, refused: frozenset[str] = frozenset()) -> Any:
     """Go's `encoding/json` leaves a field untouched when the JSON value is `null`: strings stay
-    `""`, booleans `false`, numbers `0`, times the zero time, slices and maps empty. Pydantic
-    refuses `None` for such a field; replace it by that zero value, except for `refused` keys."""
+    `""`, booleans `false`, numbers `0`, times the zero time, slices, maps and structs empty.
+    Pydantic refuses `None` for such a field; replace it by that zero value (under the wire key
+    or the Python name), except for `refused` wire keys."""
     if not isinstance(data, dict):
         return data
     out = dict(data)
     for name, field in cls.model_fields.items():
-        key = field.alias or name
-        if key not in out or out[key] is not None or key in refused:
+        if (field.alias or name) in refused:
             continue
-        annotation = field.annotation
-        origin = typing.get_origin(annotation)
-        if origin is list:
-            out[key] = []
-        elif origin is dict:
-            out[key] = {}
-        elif annotation in _ZERO:
-            out[key] = _ZERO[annotation]
+        for key in {field.alias or name, name}:
+            if key in out and out[key] is None:
+                zero = _zero_value(field.annotation)
+                if zero is not _NO_ZERO:
+                    out[key] = zero
     return out
+
+
+_NO_ZERO = object()
+
+
+def _zero_value(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return []
+    if origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return {}  # an empty map, or a struct with every field at its zero value
+    return _ZERO.get(annotation, _NO_ZERO)
 
 
 def none_to_empty_list(value: Any) -> Any:

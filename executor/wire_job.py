@@ -98,8 +98,6 @@ class DockerStep(WireModel):
     dir: str = Field(default="", alias="dir")
     env: list[str] = Field(default_factory=list, alias="env")
 
-    _lists = field_validator("commands", "env", mode="before")(none_to_empty_list)
-
 
 class CliStep(WireModel):
     """A `src` command run on the host; note the singular `command` on the wire."""
@@ -112,8 +110,6 @@ class CliStep(WireModel):
     command: list[str] = Field(default_factory=list, alias="command")
     dir: str = Field(default="", alias="dir")
     env: list[str] = Field(default_factory=list, alias="env")
-
-    _lists = field_validator("command", "env", mode="before")(none_to_empty_list)
 
 
 class DockerAuthConfigAuth(WireModel):
@@ -132,11 +128,6 @@ class DockerAuthConfig(WireModel):
     _omitempty = frozenset({"auths"})
 
     auths: dict[str, DockerAuthConfigAuth] = Field(default_factory=dict, alias="auths")
-
-    @field_validator("auths", mode="before")
-    @classmethod
-    def _null_auths(cls, value: Any) -> Any:
-        return {} if value is None else value
 
 
 class Job(WireModel):
@@ -168,20 +159,6 @@ class Job(WireModel):
     docker_auth_config: DockerAuthConfig = Field(
         default_factory=DockerAuthConfig, alias="dockerAuthConfig"
     )
-
-    _lists = field_validator("sparse_checkout", "docker_steps", "cli_steps", mode="before")(
-        none_to_empty_list
-    )
-
-    @field_validator("files", "redacted_values", mode="before")
-    @classmethod
-    def _null_maps(cls, value: Any) -> Any:
-        return {} if value is None else value
-
-    @field_validator("docker_auth_config", mode="before")
-    @classmethod
-    def _null_auth(cls, value: Any) -> Any:
-        return {} if value is None else value
 
     @model_validator(mode="before")
     @classmethod
