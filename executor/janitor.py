@@ -44,19 +44,17 @@ import fcntl
 import json
 import os
 import re
-import shutil
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import structlog
 
 from executor.runtime import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK, Runtime
 from executor.runtime_auth import DOCKER_CONFIG_PREFIX
+from executor.workspace_files import remove_tree
 
 __all__ = [
     "OWNER_MARKER",
@@ -230,7 +228,7 @@ class Janitor:
         executor's live job IDs. Set `clean_workspaces=False` when workspaces are kept on
         purpose (EXECUTOR_KEEP_WORKSPACES). `remove_tree(path, job)` removes a workspace and
         returns the error text or None (`rootclean.RootCleaner.remove_tree`: root-owned files
-        go through a cleanup container); without it, a plain `rmtree`."""
+        go through a cleanup container); without it, `workspace_files.remove_tree` as this user."""
         self.runtime = runtime
         self.executor_name = executor_name
         self.host = host
@@ -241,7 +239,7 @@ class Janitor:
         self.lock_path = Path(lock_path or liveness_lock_path(self.root, executor_name))
         self.clean_workspaces = clean_workspaces
         self.unowned_grace = unowned_grace
-        self.remove_tree = remove_tree
+        self.remove_tree = remove_tree or _remove_as_user
 
     async def run_forever(self) -> None:
         """Sweep now and then every `interval` seconds until cancelled; errors never stop it."""
@@ -295,9 +293,7 @@ class Janitor:
             ):
                 continue
             try:
-                if self.remove_tree is None:
-                    await asyncio.to_thread(_remove_tree, path)
-                elif error := await self.remove_tree(path, marker.job if marker else ""):
+                if error := await self.remove_tree(path, marker.job if marker else ""):
                     raise OSError(error)
             except OSError as err:
                 result.errors += 1
@@ -365,19 +361,6 @@ def _same_file(path: Path, fd: int) -> bool:
     return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _remove_tree(path: Path) -> None:
-    """`rmtree` that tolerates files vanishing meanwhile (the owner's teardown may race us)."""
-    if sys.version_info >= (3, 12):
-
-        def onexc(func: Callable[..., object], target: str, exc: BaseException) -> None:
-            if not isinstance(exc, FileNotFoundError):
-                raise exc
-
-        shutil.rmtree(path, onexc=onexc)
-    else:
-
-        def onerror(func: Callable[..., object], target: str, exc_info: tuple[Any, ...]) -> None:
-            if not isinstance(exc_info[1], FileNotFoundError):
-                raise exc_info[1]
-
-        shutil.rmtree(path, onerror=onerror)
+async def _remove_as_user(path: Path, job: str) -> str | None:
+    """The default `remove_tree`: the host-side `rm -rf` workspace teardown uses too."""
+    return (await asyncio.to_thread(remove_tree, path)).error
