@@ -40,10 +40,11 @@ def test_rules_limited_to_some_jobs() -> None:
     assert FaultRule(route="marks").matches(path, 4)  # no `jobs`: every job
 
 
-def test_hold_answers_late_what_is_already_done(sandbox_factory: Any) -> None:
-    box = sandbox_factory(faults=parse_faults("route=markComplete,hold=2s"))
+def _mark_given_up(box: Any, timeout: float) -> int:
+    """Dequeue one job as executor `x` and send its markComplete, giving up on the answer
+    after `timeout` seconds (as a killed executor does); the job's ID."""
     box.register_executor("x")
-    job_id = box.enqueue({"repositoryName": ""})
+    job_id: int = box.enqueue({"repositoryName": ""})
     job = box.dequeue("x")
     assert job is not None
     with pytest.raises(httpx.ReadTimeout):
@@ -51,8 +52,14 @@ def test_hold_answers_late_what_is_already_done(sandbox_factory: Any) -> None:
             "/.executors/queue/batches/markComplete",
             headers=box.job_headers(job, "x"),
             json={"executorName": "x", "jobId": job_id},
-            timeout=0.5,
+            timeout=timeout,
         )
+    return job_id
+
+
+def test_hold_answers_late_what_is_already_done(sandbox_factory: Any) -> None:
+    box = sandbox_factory(faults=parse_faults("route=markComplete,hold=2s"))
+    job_id = _mark_given_up(box, 0.5)
     # The caller gave up before the answer came; the mark had been made all the same.
     assert box.job(job_id)["state"] == "completed"
     (row,) = [r for r in read_audit(box.settings.data_dir) if r.route == "markComplete"]
@@ -63,17 +70,7 @@ def test_latency_call_abandoned_by_its_caller_does_nothing(sandbox_factory: Any)
     """The caller (a killed executor) goes away while its mark waits: nothing is marked, and
     the sandbox answers 499 instead of failing with ClientDisconnect."""
     box = sandbox_factory(faults=parse_faults("route=markComplete,latency=1s"))
-    box.register_executor("x")
-    job_id = box.enqueue({"repositoryName": ""})
-    job = box.dequeue("x")
-    assert job is not None
-    with pytest.raises(httpx.ReadTimeout):
-        box.client.post(
-            "/.executors/queue/batches/markComplete",
-            headers=box.job_headers(job, "x"),
-            json={"executorName": "x", "jobId": job_id},
-            timeout=0.3,
-        )
+    job_id = _mark_given_up(box, 0.3)
 
     def answered() -> list[Any]:
         return [r for r in read_audit(box.settings.data_dir) if r.route == "markComplete"]
