@@ -88,8 +88,9 @@ def _job(repo: Any, n: int, phase: str) -> dict[str, Any]:
     return body
 
 
-def _logs(box: Any, job_id: int) -> dict[str, dict[str, Any]]:
-    return {e["key"]: e for e in box.job(job_id)["execution_logs"]}
+def _logs(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A sandbox job's execution log entries by key."""
+    return {e["key"]: e for e in job["execution_logs"]}
 
 
 def _fetching(pid: int) -> bool:
@@ -105,7 +106,7 @@ def _reached(box: Any, daemon: Any, root: Path, n: int, phase: str) -> bool:
         return False
     if phase == "clone":
         return _fetching(daemon.proc.pid)
-    logs = {e["key"]: e for e in job["execution_logs"]}
+    logs = _logs(job)
     if phase == "step":
         entry = logs.get("step.docker.0", {})
         return (
@@ -199,7 +200,7 @@ def test_kill_9_at_random_points_every_job_ends_once(
             assert not dead, marks
         expected_resets = 0 if phase == "flush-answered" else 1
         assert job["num_resets"] == expected_resets, (n, phase, job["num_resets"])
-        out = _logs(box, n)["step.docker.0"]["out"]
+        out = _logs(box.job(n))["step.docker.0"]["out"]
         assert f"stdout: started-{n}" in out, (n, out)
         if phase == "step":
             assert f"stdout: finished-{n}" in out, (n, out)
