@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,10 @@ __all__ = [
     "Bench",
     "Daemon",
     "bench_env",
+    "children_of",
     "cpu_seconds",
     "daemon",
+    "fd_targets",
     "make_repo",
     "percentile",
     "proc_status_kb",
@@ -258,6 +260,33 @@ def timed(argv: Sequence[str], **kwargs: Any) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
     return time.perf_counter() - start
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is `pid`, zombies included (a scan of /proc: works without
+    CONFIG_PROC_CHILDREN)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def fd_targets(pid: int) -> list[str]:
+    """Where each open descriptor of `pid` points (`socket:[…]`, `pipe:[…]`, a path); [] once
+    the process is gone."""
+    found = []
+    with suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):  # closed meanwhile
+                found.append(os.readlink(fd))
+    return found
 
 
 def proc_status_kb(pid: int, field_name: str) -> int:

@@ -44,9 +44,7 @@ the way its kind says.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import random
 import subprocess
 import time
@@ -57,7 +55,9 @@ from typing import Any
 from bench._common import (
     Bench,
     Daemon,
+    children_of,
     daemon,
+    fd_targets,
     make_repo,
     proc_status_kb,
     report,
@@ -68,10 +68,8 @@ from bench._common import (
 __all__ = [
     "KINDS",
     "Sample",
-    "children_of",
     "drift",
     "expected",
-    "fd_targets",
     "job_body",
     "leftovers",
     "main",
@@ -103,24 +101,6 @@ class Sample:
     threads: int
     children: int
     running: int
-
-
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is `pid` (zombies included), from /proc/PID/task/*/children."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def fd_targets(pid: int) -> list[str]:
-    """Where each open descriptor of `pid` points (`socket:[…]`, `pipe:[…]`, a path)."""
-    found = []
-    for fd in Path(f"/proc/{pid}/fd").glob("*"):
-        with contextlib.suppress(OSError):  # closed meanwhile
-            found.append(os.readlink(fd))
-    return found
 
 
 def sample(pid: int, start: float, done: int, running: int) -> Sample:

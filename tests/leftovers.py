@@ -1,8 +1,9 @@
-"""Helpers for the soak and crash-recovery tests: a daemon's processes and resources read from
-/proc, and what it may leave behind (step containers, docker networks, workspace directories).
+"""Helpers for the soak and crash-recovery tests: a daemon's processes read from /proc, and
+what it may leave behind (step containers, docker networks, workspace directories).
 
 Plain functions, no fixtures: imported by `tests/e2e/test_soak_e2e.py` and
-`tests/e2e/test_crash_recovery_e2e.py`.
+`tests/e2e/test_crash_recovery_e2e.py`. A process's children, descriptors and memory are read
+by `bench._common` (`children_of`, `fd_targets`, `proc_status_kb`), shared with `bench.soak`.
 """
 
 from __future__ import annotations
@@ -12,30 +13,12 @@ import subprocess
 from pathlib import Path
 
 __all__ = [
-    "children_of",
     "cmdline",
     "container_ids",
-    "fd_count",
     "network_ids",
     "processes_mentioning",
-    "rss_kb",
     "running_containers",
 ]
-
-
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is `pid`, zombies included."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 def cmdline(pid: int) -> list[str]:
@@ -57,26 +40,6 @@ def processes_mentioning(text: str) -> list[tuple[int, list[str]]]:
             if any(text in arg for arg in argv):
                 found.append((int(entry), argv))
     return found
-
-
-def rss_kb(pid: int) -> int:
-    """VmRSS of `pid` in kB (0 once it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def fd_count(pid: int) -> int:
-    """Open file descriptors of `pid` (0 once it is gone)."""
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return 0
 
 
 def _docker(*args: str) -> list[str]:

@@ -44,7 +44,6 @@ from typing import Any
 import pytest
 from fixtures_daemon import wait_for
 from leftovers import (
-    children_of,
     cmdline,
     container_ids,
     network_ids,
@@ -52,6 +51,7 @@ from leftovers import (
     running_containers,
 )
 
+from bench._common import children_of
 from executor.sandbox.faults import FaultRule, accepted_marks, read_audit
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

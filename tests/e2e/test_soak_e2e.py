@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from leftovers import children_of, container_ids, fd_count, network_ids, rss_kb
+from leftovers import container_ids, network_ids
+
+from bench._common import children_of, fd_targets, proc_status_kb
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -113,7 +115,7 @@ def test_soak_stays_flat_and_leaves_nothing(
             running = box.store.list_jobs(state="processing")
             now = time.monotonic()
             if now >= next_sample:
-                rss.append((len(kind_of) - queued - len(running), rss_kb(pid)))
+                rss.append((len(kind_of) - queued - len(running), proc_status_kb(pid, "VmRSS")))
                 next_sample = now + 1.0
             if not queued and not running:
                 break
@@ -127,7 +129,7 @@ def test_soak_stays_flat_and_leaves_nothing(
         # The fewest over 2 s: a poll or heartbeat in flight is not a leak.
         looks = []
         for _ in range(10):
-            looks.append((fd_count(pid), len(children_of(pid))))
+            looks.append((len(fd_targets(pid)), len(children_of(pid))))
             time.sleep(0.2)
         idle.append(min(looks))
 
