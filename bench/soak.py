@@ -124,9 +124,9 @@ def drift(values: list[int]) -> float:
     return max(abs(v - values[0]) for v in values) / values[0]
 
 
-def plan(n: int, rng: random.Random) -> list[str]:
-    """`n` job kinds in random order, in the shares of `KINDS` (at least one of each)."""
-    counts = {k: max(1, round(n * share)) for k, share in KINDS.items()}
+def plan(n: int, rng: random.Random, shares: dict[str, float] = KINDS) -> list[str]:
+    """`n` job kinds in random order, in `shares` (default `KINDS`; at least one of each)."""
+    counts = {k: max(1, round(n * share)) for k, share in shares.items()}
     counts["ok"] += n - sum(counts.values())
     kinds = [k for k, c in counts.items() for _ in range(c)]
     rng.shuffle(kinds)
@@ -145,15 +145,15 @@ def job_body(kind: str, head: str) -> dict[str, Any]:
     return step_job("", "", *script)
 
 
-def expected(kind: str, state: str, message: str | None) -> bool:
-    """Whether a job of `kind` ended as it should."""
+def expected(kind: str, state: str, message: str | None, runtime: str = RUNTIME) -> bool:
+    """Whether a job of `kind` ended as it should (`runtime`: the daemon's per-job deadline)."""
     if kind in ("ok", "norepo"):
         return state == "completed"
     if kind == "cancel":
         return state == "canceled"
     if kind == "fail":
         return state == "failed" and "exit code 3" in (message or "")
-    return state == "failed" and f"maximum execution time of {RUNTIME}" in (message or "")
+    return state == "failed" and f"maximum execution time of {runtime}" in (message or "")
 
 
 def _docker_lines(*args: str) -> list[str]:

@@ -32,6 +32,7 @@ import pytest
 from leftovers import container_ids, network_ids
 
 from bench._common import children_of, fd_targets, proc_status_kb
+from bench.soak import expected, plan
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -41,14 +42,6 @@ SEED = int(os.environ.get("SOAK_SEED", str(random.randrange(1 << 30))))
 SHARES = {"ok": 0.65, "norepo": 0.15, "fail": 0.05, "cancel": 0.08, "timeout": 0.07}
 RUNTIME = "5s"
 SETTLE = 7.0  # > httpcore's 5 s keep-alive expiry
-
-
-def _kinds(rng: random.Random) -> list[str]:
-    counts = {k: max(1, round(JOBS * share)) for k, share in SHARES.items()}
-    counts["ok"] += JOBS - sum(counts.values())
-    kinds = [k for k, c in counts.items() for _ in range(c)]
-    rng.shuffle(kinds)
-    return kinds
 
 
 def _job(kind: str, repo: Any) -> dict[str, Any]:
@@ -69,24 +62,13 @@ def _job(kind: str, repo: Any) -> dict[str, Any]:
     }
 
 
-def _ended_as_expected(kind: str, job: dict[str, Any]) -> bool:
-    state, message = job["state"], job["failure_message"] or ""
-    if kind in ("ok", "norepo"):
-        return bool(state == "completed")
-    if kind == "cancel":
-        return bool(state == "canceled")
-    if kind == "fail":
-        return state == "failed" and "exit code 3" in message
-    return state == "failed" and f"maximum execution time of {RUNTIME}" in message
-
-
 @pytest.mark.timeout(300)
 def test_soak_stays_flat_and_leaves_nothing(
     sandbox_factory: Any, sample_repo: Any, daemon_factory: Any
 ) -> None:
     print(f"soak: {JOBS} jobs, SOAK_SEED={SEED}")
     rng = random.Random(SEED)
-    kinds = _kinds(rng)
+    kinds = plan(JOBS, rng, SHARES)
     warm = JOBS // 4
     box = sandbox_factory(stalled_max_age=60.0)
     box.add_repo(sample_repo.name, sample_repo.path)
@@ -136,7 +118,7 @@ def test_soak_stays_flat_and_leaves_nothing(
     wrong = {}
     for job_id, kind in kind_of.items():
         job = box.job(job_id)
-        if not _ended_as_expected(kind, job):
+        if not expected(kind, job["state"], job["failure_message"], RUNTIME):
             wrong[job_id] = (kind, job["state"], job["failure_message"])
     assert not wrong, wrong
 
