@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from executor.apiclient import QueueClient
-from executor.baseclient import RetryPolicy
+from executor.apiclient.base import RetryPolicy
+from executor.apiclient.queue import QueueClient
 from executor.wire import ExecutionLogEntry, Job
-from executor.wire_requests import UpdateExecutionLogEntryRequest
+from executor.wire.requests import UpdateExecutionLogEntryRequest
 
 JOB = Job(id=42, token="ab" * 20)
 START = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC)

@@ -22,7 +22,7 @@ from executor.batch.execflags import FlagError, parse_exec_flags
 from executor.batch.execution import AfterStepResult, WorkspacesExecutionInput
 from executor.batch.step_prepare import StepContainer
 from executor.batch.steps import OutputCapture, OutputError, parse_output, step_failed_message
-from executor.runtime_stream import OutputSink, pump_lines
+from executor.runtime.stream import OutputSink, pump_lines
 
 GIT_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent"}
 

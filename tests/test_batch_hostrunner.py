@@ -11,8 +11,8 @@ import pytest
 
 from executor.batch.hostrunner import STEP_DIR, DockerStepRunner
 from executor.batch.step_prepare import StepContainer, StepFailure
-from executor.runtime import DockerRuntime
-from executor.runtime_argv import DockerOptions, docker_argv
+from executor.runtime.argv import DockerOptions, docker_argv
+from executor.runtime.docker import DockerRuntime
 
 
 def _runner(root: Path, **kw: object) -> DockerStepRunner:

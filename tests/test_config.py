@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from executor.config import (
+from executor.config.goparse import parse_go_int
+from executor.config.ranges import RANGES, Range, format_data_size
+from executor.config.settings import (
     Settings,
     load_settings,
     parse_data_size,
     parse_go_bool,
     parse_go_duration,
 )
-from executor.config_ranges import RANGES, Range, format_data_size
 from executor.errors import ConfigError
-from executor.goparse import parse_go_int
 
 BASE = {
     "EXECUTOR_FRONTEND_URL": "http://sourcegraph.test:3080",

@@ -18,34 +18,43 @@ TREES: dict[Path, ast.Module] = {p: ast.parse(text) for p, text in SOURCES.items
 
 # Who may import what inside the project (module prefixes), STYLE.md §2.
 ALLOWED: dict[str, set[str]] = {
-    "executor.config": {"executor.errors", "executor.goparse", "executor.config_ranges"},
-    "executor.config_ranges": {"executor.goparse"},
-    "executor.goparse": set(),
-    "executor.wire": {
-        "executor.wire_base",
-        "executor.wire_decode",
-        "executor.wire_job",
-        "executor.wire_requests",
+    "executor.config.settings": {
+        "executor.errors",
+        "executor.config.goparse",
+        "executor.config.ranges",
     },
-    "executor.wire_base": set(),
-    "executor.wire_decode": {"executor.wire_base", "executor.wire_job"},
-    "executor.wire_job": {"executor.wire_base"},
-    "executor.wire_requests": {"executor.wire_base"},
+    "executor.config.ranges": {"executor.config.goparse"},
+    "executor.config.goparse": set(),
+    "executor.wire": {
+        "executor.wire.base",
+        "executor.wire.decode",
+        "executor.wire.job",
+        "executor.wire.requests",
+    },
+    "executor.wire.base": set(),
+    "executor.wire.decode": {"executor.wire.base", "executor.wire.job"},
+    "executor.wire.job": {"executor.wire.base"},
+    "executor.wire.requests": {"executor.wire.base"},
     "executor.errors": set(),
     "executor.metrics": set(),
-    "executor.baseclient": {"executor.errors"},
-    "executor.apiclient": {"executor.wire", "executor.errors", "executor.baseclient"},
-    "executor.logstream": {"executor.wire", "executor.errors", "executor.logstream_output"},
-    "executor.logstream_output": set(),
-    "executor.worker": {"executor.wire", "executor.errors", "executor.metrics", "executor.config"},
+    "executor.apiclient.base": {"executor.errors"},
+    "executor.apiclient.queue": {"executor.wire", "executor.errors", "executor.apiclient.base"},
+    "executor.logstream.logger": {"executor.wire", "executor.errors", "executor.logstream.output"},
+    "executor.logstream.output": set(),
+    "executor.worker.loop": {
+        "executor.wire",
+        "executor.errors",
+        "executor.metrics",
+        "executor.config.settings",
+    },
 }
 FORBIDDEN_FOR_SANDBOX = (
-    "executor.worker",
-    "executor.handler",
-    "executor.apiclient",
-    "executor.runtime",
-    "executor.workspace",
-    "executor.janitor",
+    "executor.worker.loop",
+    "executor.worker.handler",
+    "executor.apiclient.queue",
+    "executor.runtime.docker",
+    "executor.workspace.clone",
+    "executor.runtime.janitor",
     "executor.cli",
 )
 
@@ -104,7 +113,7 @@ def test_dependencies_point_one_way(path: Path) -> None:
 
 @pytest.mark.parametrize("path", MODULES, ids=_name)
 def test_only_config_reads_the_environment(path: Path) -> None:
-    if _name(path) in ("executor.config", "executor.cli") or "sandbox" in path.parts:
+    if _name(path) in ("executor.config.settings", "executor.cli") or "sandbox" in path.parts:
         return
     text = path.read_text(encoding="utf-8")
     assert "os.environ" not in text and "os.getenv" not in text, path

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from executor.errors import LogFlushFailed
-from executor.logstream import SECRET_REMOVED, ExecutionLogger, LogSink, Redactor
-from executor.runtime_stream import pump
+from executor.logstream.logger import SECRET_REMOVED, ExecutionLogger, LogSink, Redactor
+from executor.runtime.stream import pump
 from executor.wire import ExecutionLogEntry, Job
 
 TOKEN = "exec-token-0123456789"

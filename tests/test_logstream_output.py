@@ -7,7 +7,7 @@ import random
 import re
 from collections.abc import Callable
 
-from executor.logstream_output import BoundedOutput, is_json_event, utf8_size
+from executor.logstream.output import BoundedOutput, is_json_event, utf8_size
 
 
 def _lines(rng: random.Random, n: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""`executor.rootclean` without a container: refusals that must happen before Docker is asked.
+"""`executor.runtime.rootclean` without a container: refusals made before Docker is asked.
 
 The cleanup container itself runs against a real root-owned workspace, as an unprivileged
 user, in `tests/integration/test_rootclean_docker.py`; its argv is pinned in `test_runtime_argv.py`.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from executor.rootclean import RootCleaner
-from executor.runtime import DockerRuntime
-from executor.runtime_argv import DockerOptions
+from executor.runtime.argv import DockerOptions
+from executor.runtime.docker import DockerRuntime
+from executor.runtime.rootclean import RootCleaner
 
 
 def _cleaner(**kw: str) -> RootCleaner:

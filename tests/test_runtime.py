@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from executor.runtime import (
-    FORWARDED_ENV_VARS,
+from executor.runtime import FORWARDED_ENV_VARS, forwarded_env
+from executor.runtime.docker import (
     LABEL_EXECUTOR,
     LABEL_HOST,
     LABEL_JOB,
@@ -29,12 +29,11 @@ from executor.runtime import (
     container_name,
     docker_argv,
     docker_auth_config,
-    forwarded_env,
     script_content,
     script_name,
     write_docker_auth_config,
 )
-from executor.runtime_stream import pump_lines
+from executor.runtime.stream import pump_lines
 
 TAIL = ["--entrypoint", "/bin/sh", "some-image", "/data/.sourcegraph-executor/some/path"]
 VOLUME_WD_ENV = ["-v", "/workingDirectory:/data", "-w", "/data/some/dir", "-e", "FOO=BAR"]

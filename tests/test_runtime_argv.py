@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from executor.rootclean import CLEANUP_COMMAND, cleanup_spec
-from executor.runtime_argv import ContainerSpec, DockerOptions, docker_argv
+from executor.runtime.argv import ContainerSpec, DockerOptions, docker_argv
+from executor.runtime.rootclean import CLEANUP_COMMAND, cleanup_spec
 
 BASE = ContainerSpec(
     image="img", script_path=".sourcegraph-executor/s.sh", workspace_dir="/ws", dir="d"

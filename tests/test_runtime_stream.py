@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from executor.runtime_stream import BlockSink, pump, pump_blocks, pump_lines
+from executor.runtime.stream import BlockSink, pump, pump_blocks, pump_lines
 
 
 class BlockList:

@@ -12,7 +12,7 @@ import pytest
 
 from executor.errors import JobCanceled, JobError, StepFailed
 from executor.wire import Job
-from executor.worker import Worker, WorkerOptions
+from executor.worker.loop import Worker, WorkerOptions
 
 
 class MemoryStore:

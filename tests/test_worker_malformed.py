@@ -14,7 +14,7 @@ import pytest
 from executor.errors import ApiRejected
 from executor.metrics import Metrics
 from executor.wire import Job, MalformedJob, decode_job
-from executor.worker import Worker, WorkerOptions
+from executor.worker.loop import Worker, WorkerOptions
 
 TOKEN = "ab" * 20
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from executor.errors import WorkspaceError
-from executor.logstream import ExecutionLogger, Redactor
+from executor.logstream.logger import ExecutionLogger, Redactor
 from executor.wire import ExecutionLogEntry, Job
-from executor.workspace import (
+from executor.workspace.clone import (
     OWNER_MARKER,
     SCRIPTS_DIR,
     Workspace,
@@ -28,7 +28,7 @@ from executor.workspace import (
     prepare_workspace,
     teardown_workspace,
 )
-from executor.workspace_files import FilesClient, TreeRemoval, remove_tree, write_files
+from executor.workspace.files import FilesClient, TreeRemoval, remove_tree, write_files
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """``executor batch exec -f input.json -repo repository -tmp .src-tmp [...]``, standalone.
 
 Owns: the debugging/test entry point that runs the engine in the current directory with a
-:class:`~executor.runtime.DockerRuntime` (default ``DockerOptions``) and prints src-cli's JSON
-events on stdout, one per line; errors go to stderr. Exit codes as src: 0, 1 (a step or the
-input failed), 2 (bad flags).
+:class:`~executor.runtime.docker.DockerRuntime` (default ``DockerOptions``) and prints
+src-cli's JSON events on stdout, one per line; errors go to stderr. Exit codes as src: 0, 1
+(a step or the input failed), 2 (bad flags).
 
 Must not know: the queue or the daemon's configuration. Step containers are labelled
 ``executor.name=batch-exec-cli`` and named ``executor-batch-exec-cli-<pid>-batch-<i>``.
@@ -20,8 +20,9 @@ from pathlib import Path
 from executor.batch.execflags import ExecFlags, FlagError, parse_exec_flags, run_batch_exec
 from executor.batch.hostrunner import DockerStepRunner
 from executor.batch.step_prepare import ContainerRunner, StepFailure
-from executor.runtime import DockerRuntime, forwarded_env
-from executor.runtime_argv import DockerOptions, container_labels, container_name
+from executor.runtime import forwarded_env
+from executor.runtime.argv import DockerOptions, container_labels, container_name
+from executor.runtime.docker import DockerRuntime
 
 __all__ = ["CLI_EXECUTOR_NAME", "main"]
 

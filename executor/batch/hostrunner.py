@@ -1,6 +1,6 @@
 """The daemon's answer to a ``batch exec`` cliStep: the engine in-process, steps in Docker.
 
-Owns: :class:`BatchExecRunner` (satisfies ``executor.handler.CliStepRunner``) and
+Owns: :class:`BatchExecRunner` (satisfies ``executor.worker.handler.CliStepRunner``) and
 :class:`DockerStepRunner`, which maps an engine :class:`StepContainer` onto the daemon's
 Docker runtime: same limits and hardening (``DockerOptions``), container names and janitor
 labels, cancellation (the runtime stops the container when the job task is cancelled).
@@ -53,12 +53,12 @@ import structlog
 from executor.batch.engine import BatchEngine
 from executor.batch.execflags import ExecFlags, FlagError, parse_exec_flags, run_batch_exec
 from executor.batch.step_prepare import ContainerRunner, StepContainer, StepFailure
-from executor.logstream import LogEntryHandle
+from executor.logstream.logger import LogEntryHandle
 from executor.runtime import Runtime
-from executor.runtime_argv import ContainerSpec, DockerOptions, container_labels, container_name
-from executor.runtime_stream import OutputSink
+from executor.runtime.argv import ContainerSpec, DockerOptions, container_labels, container_name
+from executor.runtime.stream import OutputSink
 from executor.wire import CliStep, Job
-from executor.workspace import Workspace
+from executor.workspace.clone import Workspace
 
 __all__ = [
     "ROOT_USER",

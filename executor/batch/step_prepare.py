@@ -28,7 +28,7 @@ from executor.batch.env import EnvError
 from executor.batch.spec import Step
 from executor.batch.step_templates import StepTemplateError, render_step
 from executor.batch.steps import StepContextData, wrapper_script
-from executor.runtime_stream import OutputSink
+from executor.runtime.stream import OutputSink
 
 __all__ = [
     "ContainerRunner",

@@ -29,9 +29,9 @@ def test_env_file_is_0600_noreplace_conffile() -> None:
 
 
 def test_env_file_documents_every_setting() -> None:
-    config = (REPO / "executor" / "config.py").read_text()
+    config = (REPO / "executor" / "config" / "settings.py").read_text()
     fields = re.findall(r"^    (\w+): [\w\[\], |]+ = Field\(", config, re.M)
-    assert fields, "could not read the settings from executor/config.py"
+    assert fields, "could not read the settings from executor/config/settings.py"
     text = ENV_FILE.read_text()
     missing = [f for f in fields if f"EXECUTOR_{f.upper()}=" not in text]
     assert not missing, f"undocumented in executor.env: {missing}"

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from fixtures_daemon import wait_for
 
-from executor.apiclient import QueueClient
-from executor.baseclient import RetryPolicy
+from executor.apiclient.base import RetryPolicy
+from executor.apiclient.queue import QueueClient
 from executor.sandbox.compat import parse_duration
 from executor.sandbox.faults import accepted_marks, parse_faults, read_audit
 from executor.wire import ExecutionLogEntry, Job

@@ -22,7 +22,7 @@ import pytest
 from fixtures_daemon import wait_for
 from fixtures_sandbox import Sandbox
 
-from executor.apiclient import QueueClient
+from executor.apiclient.queue import QueueClient
 from executor.errors import ApiDecodeError
 from executor.wire import MalformedJob
 

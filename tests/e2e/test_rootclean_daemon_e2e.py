@@ -4,7 +4,7 @@ The systemd unit runs the daemon as a dedicated non-root user while step contain
 and write into the bind-mounted workspace. This runs the real daemon that way (as `nobody` with
 the Docker socket's group, through `setpriv`, when the tests run as root) against the sandbox,
 with a step that leaves a root-owned read-only directory tree behind. The daemon cannot remove
-it itself; its teardown must fall back to the cleanup container (`executor.rootclean`, wired
+it itself; its teardown must fall back to the cleanup container (`executor.runtime.rootclean`, wired
 in `executor run`), and nothing may be left: no workspace, no container. Nothing is faked.
 """
 

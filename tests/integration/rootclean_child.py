@@ -18,13 +18,13 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from executor.janitor import Janitor, write_owner_marker
-from executor.logstream import ExecutionLogger, Redactor
-from executor.rootclean import RootCleaner
-from executor.runtime import DockerRuntime
-from executor.runtime_argv import DockerOptions
+from executor.logstream.logger import ExecutionLogger, Redactor
+from executor.runtime.argv import DockerOptions
+from executor.runtime.docker import DockerRuntime
+from executor.runtime.janitor import Janitor, write_owner_marker
+from executor.runtime.rootclean import RootCleaner
 from executor.wire import ExecutionLogEntry, Job
-from executor.workspace import Workspace, teardown_workspace
+from executor.workspace.clone import Workspace, teardown_workspace
 
 
 class Sink:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from executor.apiclient import QueueClient
-from executor.baseclient import RetryPolicy
+from executor.apiclient.base import RetryPolicy
+from executor.apiclient.queue import QueueClient
 from executor.errors import ApiDecodeError, ApiRejected, ApiUnauthorized, ApiUnavailable
 from executor.wire import ExecutionLogEntry, Job
 

@@ -24,10 +24,10 @@ from executor.batch.execflags import ExecFlags, parse_exec_flags, run_batch_exec
 from executor.batch.execution import AfterStepResult, parse_log_events
 from executor.batch.hostrunner import BatchExecRunner, DockerStepRunner
 from executor.batch.step_prepare import ContainerRunner
-from executor.runtime import DockerRuntime
-from executor.runtime_argv import DockerOptions, container_labels, container_name
+from executor.runtime.argv import DockerOptions, container_labels, container_name
+from executor.runtime.docker import DockerRuntime
 from executor.wire import CliStep, Job
-from executor.workspace import Workspace
+from executor.workspace.clone import Workspace
 
 pytestmark = pytest.mark.docker
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from fixtures_docker import DockerEngine
 
-from executor.janitor import (
+from executor.runtime.docker import DockerRuntime, container_labels, write_docker_auth_config
+from executor.runtime.janitor import (
     OWNER_MARKER,
     Janitor,
     JanitorCounters,
@@ -31,14 +32,13 @@ from executor.janitor import (
     read_owner_marker,
     write_owner_marker,
 )
-from executor.runtime import DockerRuntime, container_labels, write_docker_auth_config
 
 
 def _dead_daemon_lock(root: Path, name: str) -> Path:
     """Take `name`'s lock in a child process, then SIGKILL it: the file stays, unlocked."""
     code = (
         "import sys, time\n"
-        "from executor.janitor import hold_liveness_lock\n"
+        "from executor.runtime.janitor import hold_liveness_lock\n"
         "lock = hold_liveness_lock(sys.argv[1], sys.argv[2])\n"
         "print('locked', flush=True)\n"
         "time.sleep(600)\n"

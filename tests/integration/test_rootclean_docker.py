@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from fixtures_docker import STEP_IMAGE, DockerEngine
 
-from executor.runtime import DockerRuntime
-from executor.runtime_argv import LABEL_EXECUTOR, ContainerSpec, DockerOptions
+from executor.runtime.argv import LABEL_EXECUTOR, ContainerSpec, DockerOptions
+from executor.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fixtures_docker import DockerEngine
 
-from executor.runtime import (
+from executor.runtime.docker import (
     SCRIPTS_DIR,
     ContainerSpec,
     DockerOptions,

@@ -23,10 +23,10 @@ import pytest
 from fixtures_sandbox import SampleRepo, Sandbox
 
 from executor.errors import WorkspaceError
-from executor.gitproxy import git_proxy
-from executor.logstream import ExecutionLogger, Redactor
+from executor.logstream.logger import ExecutionLogger, Redactor
 from executor.wire import ExecutionLogEntry, Job
-from executor.workspace import OWNER_MARKER, Workspace, prepare_workspace, teardown_workspace
+from executor.workspace.clone import OWNER_MARKER, Workspace, prepare_workspace, teardown_workspace
+from executor.workspace.gitproxy import git_proxy
 
 REPO = "github.com/test/repo"
 JOB_TOKEN = "f" * 40
@@ -487,7 +487,7 @@ def test_proxies_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading the CA bundle cost 15-25 ms before every job's first git command; now once."""
     import ssl
 
-    from executor import gitproxy
+    from executor.workspace import gitproxy
 
     loads: list[object] = []
     original = ssl.SSLContext.load_verify_locations

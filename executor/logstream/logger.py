@@ -23,9 +23,9 @@ Behaviour (spec §5):
 - Output kept per entry is bounded by `max_bytes`: the head and the tail are kept, with a marker
   line counting what was dropped in between. Lines that are JSON log events on stdout
   (`stdout: {"operation":…`) are never dropped: the server parses them out of `out` (§8.7).
-  The store is `executor.logstream_output.BoundedOutput`.
+  The store is `executor.logstream.output.BoundedOutput`.
 
-Cost, for steps that print a lot: a handle is a `BlockSink` (`executor.runtime_stream`), so the
+Cost, for steps that print a lot: a handle is a `BlockSink` (`executor.runtime.stream`), so the
 runtime hands it whole blocks of lines as read from the pipe. Each block is decoded, prefixed,
 redacted and stored with a handful of C-speed string operations, never line by line; lines are
 redacted once, as they arrive, and never again, so an upload only joins the kept text (at most
@@ -47,7 +47,7 @@ from typing import Protocol
 import structlog
 
 from executor.errors import LogFlushFailed
-from executor.logstream_output import BoundedOutput
+from executor.logstream.output import BoundedOutput
 from executor.wire import ExecutionLogEntry, Job
 
 __all__ = [
@@ -180,7 +180,7 @@ class LogEntryHandle:
     def write_block(self, stream: str, data: bytes) -> None:
         """Append raw output, whole lines each ending in b"\\n", as `<stream>: <line>\\n`.
 
-        The runtime's fast path (`executor.runtime_stream.BlockSink`): the same result as
+        The runtime's fast path (`executor.runtime.stream.BlockSink`): the same result as
         `write` for each line of `data` decoded with U+FFFD replacement, without per-line work.
         """
         if self.closed or not data:

@@ -37,14 +37,14 @@ from typing import Protocol
 
 import structlog
 
-from executor.config import format_go_duration
+from executor.config.settings import format_go_duration
 from executor.errors import ApiError, ApiRejected, NonRetryable
 from executor.metrics import Metrics
 from executor.wire import Job, MalformedJob
 
 __all__ = ["Handler", "Store", "Worker", "WorkerOptions"]
 
-log = structlog.get_logger("executor.worker")
+log = structlog.get_logger("executor.worker.loop")
 
 
 class Store(Protocol):

@@ -13,8 +13,8 @@ block, trimming the tail and counting what was dropped use C-speed `str` methods
 prints hundreds of megabytes costs a few calls per read, and memory stays at the budget plus one
 block. The result is the same as feeding the block's lines one at a time.
 
-It stores what it is given: prefixing and redaction happen before (`executor.logstream`). This
-module knows nothing of jobs, HTTP or Docker.
+It stores what it is given: prefixing and redaction happen before
+(`executor.logstream.logger`). This module knows nothing of jobs, HTTP or Docker.
 """
 
 from __future__ import annotations

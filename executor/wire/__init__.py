@@ -22,9 +22,9 @@ knows no HTTP and no Docker.
 
 from __future__ import annotations
 
-from executor.wire_base import ZERO_TIME, WireModel, format_go_time
-from executor.wire_decode import MalformedJob, decode_job, describe_job_error, job_identity
-from executor.wire_job import (
+from executor.wire.base import ZERO_TIME, WireModel, format_go_time
+from executor.wire.decode import MalformedJob, decode_job, describe_job_error, job_identity
+from executor.wire.job import (
     CliStep,
     DequeueRequest,
     DockerAuthConfig,
@@ -35,7 +35,7 @@ from executor.wire_job import (
     parse_record_uid,
     record_uid,
 )
-from executor.wire_requests import (
+from executor.wire.requests import (
     AddExecutionLogEntryRequest,
     ExecutionLogEntry,
     HeartbeatRequest,

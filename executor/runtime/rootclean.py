@@ -37,8 +37,8 @@ from pathlib import Path
 import structlog
 
 from executor.runtime import Runtime
-from executor.runtime_argv import ContainerSpec, DockerOptions, container_labels, container_name
-from executor.workspace_files import remove_tree
+from executor.runtime.argv import ContainerSpec, DockerOptions, container_labels, container_name
+from executor.workspace.files import remove_tree
 
 __all__ = ["CLEANUP_COMMAND", "CLEANUP_TARGET", "RootCleaner", "cleanup_spec"]
 

@@ -35,7 +35,7 @@ import httpx
 import structlog
 from tenacity import RetryCallState
 
-from executor.baseclient import (
+from executor.apiclient.base import (
     BaseClient,
     Observer,
     RetryPolicy,
@@ -63,7 +63,7 @@ from executor.wire import (
 
 __all__ = ["QueueClient", "Telemetry"]
 
-log = structlog.get_logger("executor.apiclient")
+log = structlog.get_logger("executor.apiclient.queue")
 
 # Answers of the frontend itself that mean "not done" (never a gateway's 502/504).
 _REFUSED = (429, 500, 503)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from executor.goparse import format_go_duration, parse_data_size
+from executor.config.goparse import format_go_duration, parse_data_size
 
 __all__ = ["RANGES", "Range", "format_data_size"]
 

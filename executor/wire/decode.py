@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from executor.wire_base import fold_keys
-from executor.wire_job import Job
+from executor.wire.base import fold_keys
+from executor.wire.job import Job
 
 __all__ = ["MalformedJob", "decode_job", "describe_job_error", "job_identity"]
 

@@ -2,13 +2,13 @@
 
 Owns the filesystem side of a job (spec §4.2, §4.3): `prepare_workspace` creates
 `<root>/workspace-<jobID>-XXXX`, marks it with `.executor-owner` for the janitor, fetches the
-repository through the local authenticating proxy (`executor.gitproxy`) with exactly
+repository through the local authenticating proxy (`executor.workspace.gitproxy`) with exactly
 Sourcegraph's git commands and log keys, writes the job's files and step scripts, and
 `teardown_workspace` removes it (with a caller-supplied fallback for root-owned files, see
-`executor.rootclean`). Knows git and the filesystem; knows nothing of Docker, and of log
+`executor.runtime.rootclean`). Knows git and the filesystem; knows nothing of Docker, and of log
 uploading only the `ExecutionLogger` it writes entries to.
 
-Job files and scripts are written by `executor.workspace_files`, which refuses any path that
+Job files and scripts are written by `executor.workspace.files`, which refuses any path that
 would land outside the workspace. On a failed preparation the directory is removed again.
 """
 
@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from executor.errors import WorkspaceError
-from executor.gitproxy import git_proxy
 from executor.wire import Job
-from executor.workspace_files import (
+from executor.workspace.files import (
     FILE_MODE,
     EntryLogger,
     FilesClient,
@@ -35,6 +34,7 @@ from executor.workspace_files import (
     within,
     write_files,
 )
+from executor.workspace.gitproxy import git_proxy
 
 __all__ = [
     "OWNER_MARKER",
@@ -231,7 +231,7 @@ async def _pump(
 
 
 #: Removes what the daemon's user could not (bound to one job), returning the error text or None
-#: once `path` is gone: `executor.rootclean.RootCleaner.remover(...)`. Declared here, by the
+#: once `path` is gone: `executor.runtime.rootclean.RootCleaner.remover(...)`. Declared here, by the
 #: consumer, so this module stays ignorant of Docker.
 PrivilegedRemover = Callable[[Path], Awaitable[str | None]]
 
@@ -248,7 +248,7 @@ async def teardown_workspace(
     Returns whether the directory is gone (or kept on purpose). Containers running as root can
     leave root-owned directories that an unprivileged daemon cannot empty; when removal fails
     for lack of permission and `remove_as_root` is given, it is called (a short cleanup
-    container, `executor.rootclean`). If the workspace is still there, the entry says
+    container, `executor.runtime.rootclean`). If the workspace is still there, the entry says
     `Operation failed: …`.
     """
     handle = logger.open("teardown.fs", None)

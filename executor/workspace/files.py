@@ -6,7 +6,7 @@ outside the workspace (a cloned repository can contain such links) is refused wi
 `refusing to write outside of working directory: <path>` before anything is created for it.
 Also declares the Protocols `workspace` needs of the logger and the files API (the consumer
 declares them), and `remove_tree`, the host-side `rm -rf` shared by workspace teardown and
-`executor.rootclean` (which adds the Docker fallback for root-owned files). Knows the
+`executor.runtime.rootclean` (which adds the Docker fallback for root-owned files). Knows the
 filesystem; knows nothing of git, Docker or HTTP.
 """
 

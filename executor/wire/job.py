@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from executor.wire_base import (
+from executor.wire.base import (
     ZERO_TIME,
     WireModel,
     fold_keys,

@@ -23,10 +23,9 @@ from typing import Any, Protocol
 import structlog
 
 from executor.errors import JobError, LogFlushFailed, StepFailed, WorkspaceError
-from executor.janitor import write_owner_marker
-from executor.logstream import ExecutionLogger, LogEntryHandle, LogSink, Redactor
-from executor.runtime import Runtime, write_docker_auth_config
-from executor.runtime_argv import (
+from executor.logstream.logger import ExecutionLogger, LogEntryHandle, LogSink, Redactor
+from executor.runtime import Runtime
+from executor.runtime.argv import (
     ContainerSpec,
     DockerOptions,
     container_labels,
@@ -35,12 +34,14 @@ from executor.runtime_argv import (
     script_content,
     script_name,
 )
+from executor.runtime.docker import write_docker_auth_config
+from executor.runtime.janitor import write_owner_marker
 from executor.wire import CliStep, Job
-from executor.workspace import FilesClient, Workspace, prepare_workspace, teardown_workspace
+from executor.workspace.clone import FilesClient, Workspace, prepare_workspace, teardown_workspace
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
 
-log = structlog.get_logger("executor.handler")
+log = structlog.get_logger("executor.worker.handler")
 
 SCRIPTS_DIR = ".sourcegraph-executor"
 

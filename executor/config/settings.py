@@ -42,9 +42,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from executor.config_ranges import RANGES
-from executor.errors import ConfigError
-from executor.goparse import (
+from executor.config.goparse import (
     TRUE_SPELLINGS,
     format_go_duration,
     parse_data_size,
@@ -52,6 +50,8 @@ from executor.goparse import (
     parse_go_duration,
     parse_go_int,
 )
+from executor.config.ranges import RANGES
+from executor.errors import ConfigError
 
 __all__ = [
     "VALID_QUEUE_NAMES",

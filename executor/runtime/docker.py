@@ -1,10 +1,10 @@
 """The Docker runtime: run one step container, stream its output, and make sure it goes away.
 
-Owns the `Runtime` Protocol (used by the handler, the batch engine and the janitor) and its Docker
-implementation. It must not know the queue API, what a job means, or templating: it receives a
-`ContainerSpec` and `DockerOptions` (built by the pure functions in `executor.runtime_argv`), and
-an `OutputSink` (`executor.runtime_stream`; a sink that also takes raw blocks of lines, as the
-execution log does, gets those instead of one call per line).
+The Docker implementation of `executor.runtime.Runtime` (the Protocol the handler, the batch
+engine and the janitor use). It must not know the queue API, what a job means, or templating:
+it receives a `ContainerSpec` and `DockerOptions` (built by the pure functions in
+`executor.runtime.argv`), and an `OutputSink` (`executor.runtime.stream`; a sink that also
+takes raw blocks of lines, as the execution log does, gets those instead of one call per line).
 
 Two ways of talking to Docker, each where it fits:
 
@@ -37,12 +37,12 @@ import math
 import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from executor.runtime_argv import (
+from executor.runtime import ContainerInfo, forwarded_env
+from executor.runtime.argv import (
     LABEL_EXECUTOR,
     LABEL_HOST,
     LABEL_JOB,
@@ -57,35 +57,28 @@ from executor.runtime_argv import (
     script_content,
     script_name,
 )
-from executor.runtime_auth import docker_auth_config, write_docker_auth_config
-from executor.runtime_stream import READ_CHUNK, OutputSink, pump
+from executor.runtime.auth import docker_auth_config, write_docker_auth_config
+from executor.runtime.stream import READ_CHUNK, OutputSink, pump
 
 __all__ = [
-    "FORWARDED_ENV_VARS",
     "LABEL_EXECUTOR",
     "LABEL_HOST",
     "LABEL_JOB",
     "LABEL_LOCK",
     "PREAMBLE",
     "SCRIPTS_DIR",
-    "ContainerInfo",
     "ContainerSpec",
     "DockerOptions",
     "DockerRuntime",
     "OutputSink",
-    "Runtime",
     "container_labels",
     "container_name",
     "docker_argv",
     "docker_auth_config",
-    "forwarded_env",
     "script_content",
     "script_name",
     "write_docker_auth_config",
 ]
-
-#: The only host variables children see (Sourcegraph's `forwardedHostEnvVars`, spec §1.3).
-FORWARDED_ENV_VARS = ("HOME", "PATH", "USER", "DOCKER_HOST")
 
 _log = structlog.get_logger(__name__)
 
@@ -95,37 +88,6 @@ _log = structlog.get_logger(__name__)
 _sdk: Any = importlib.import_module("docker")
 _sdk_errors: Any = importlib.import_module("docker.errors")
 _unixconn: Any = importlib.import_module("docker.transport.unixconn")
-
-
-def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The subset of `environ` that may reach a child process."""
-    return {k: environ[k] for k in FORWARDED_ENV_VARS if k in environ}
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    """A container as the janitor sees it."""
-
-    id: str
-    name: str
-    state: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
-class Runtime(Protocol):
-    """What the handler, the batch engine and the janitor need from a container runtime."""
-
-    async def run(self, spec: ContainerSpec, options: DockerOptions, sink: OutputSink) -> int:
-        """Run one step to completion and return its exit code; on cancel, remove it first."""
-
-    async def remove_container(self, name: str) -> bool:
-        """Force-remove a container by name or ID; False if it did not exist."""
-
-    async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        """All containers (running or not) carrying every one of `labels`."""
-
-    async def image_exists(self, image: str) -> bool:
-        """Whether `image` is present locally."""
 
 
 class DockerRuntime:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from executor.wire_base import WireModel, fold_keys, format_go_time, none_to_empty_list, reorder
+from executor.wire.base import WireModel, fold_keys, format_go_time, none_to_empty_list, reorder
 
 __all__ = [
     "AddExecutionLogEntryRequest",

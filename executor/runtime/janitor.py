@@ -12,7 +12,7 @@ Ownership and liveness, the scheme every daemon follows:
   the process dies, however it dies, so "can I lock it?" answers "is that daemon dead?" without
   PIDs, heartbeats or clocks. The descriptor is close-on-exec, so a surviving `docker` CLI child
   cannot keep a dead daemon looking alive.
-* **Containers** carry labels (`executor.runtime_argv.container_labels`): executor name, job ID,
+* **Containers** carry labels (`executor.runtime.argv.container_labels`): executor name, job ID,
   this host's label and the absolute path of the owner's lock file (so daemons with different
   workspace roots can still judge each other).
 * **Workspaces** (`workspace-*` directories under the root) carry a marker file `OWNER_MARKER`
@@ -52,9 +52,10 @@ from types import TracebackType
 
 import structlog
 
-from executor.runtime import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK, Runtime
-from executor.runtime_auth import DOCKER_CONFIG_PREFIX
-from executor.workspace_files import remove_tree
+from executor.runtime import Runtime
+from executor.runtime.auth import DOCKER_CONFIG_PREFIX
+from executor.runtime.docker import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK
+from executor.workspace.files import remove_tree
 
 __all__ = [
     "OWNER_MARKER",

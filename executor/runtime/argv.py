@@ -61,7 +61,7 @@ SCRIPTS_DIR = ".sourcegraph-executor"
 LABEL_EXECUTOR = "executor.name"
 LABEL_JOB = "executor.job"
 LABEL_HOST = "executor.host"
-#: Absolute path of the owning daemon's liveness lock file (see `executor.janitor`).
+#: Absolute path of the owning daemon's liveness lock file (see `executor.runtime.janitor`).
 LABEL_LOCK = "executor.lock"
 
 #: Spec §4.4: starts with a newline, ends with `set -x` (the final newline comes from the join).

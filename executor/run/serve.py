@@ -1,0 +1,285 @@
+"""`executor run`: build every part from the settings, run them side by side, stop on signals.
+
+Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_client`, `_runtime`,
+`_handler`, `_worker`, `_janitor`); `serve` only composes them. Signals follow the drain contract
+(README, "Stopping"), as a small state machine with named states (`Phase`):
+
+    CONNECTING --connected--> RUNNING --1st signal--> DRAINING --2nd signal--> CANCELLING
+        |
+        +--any signal--> exit 1 (as Sourcegraph: the frontend never answered)
+
+Exit codes: 0 after a clean stop or drain, 1 when a signal came before the frontend first
+answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import structlog
+
+from executor import __version__
+from executor.apiclient.queue import QueueClient
+from executor.config.settings import Settings
+from executor.metrics import Metrics
+from executor.run.host import WIRE_VERSION, telemetry
+from executor.runtime import Runtime, forwarded_env
+from executor.runtime.argv import DockerOptions
+from executor.runtime.docker import DockerRuntime
+from executor.runtime.janitor import Janitor, hold_liveness_lock
+from executor.runtime.rootclean import RootCleaner
+from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
+from executor.worker.loop import Worker, WorkerOptions
+
+__all__ = ["Phase", "serve", "unowned_grace"]
+
+log = structlog.get_logger("executor.run")
+
+
+class Phase(Enum):
+    """Where the daemon is in its life, as far as signals are concerned."""
+
+    CONNECTING = "connecting"
+    RUNNING = "running"
+    DRAINING = "draining"
+    CANCELLING = "cancelling"
+
+
+@dataclass(frozen=True)
+class _Host:
+    """Who and where this daemon is: the same for every part it builds."""
+
+    name: str
+    label: str
+    workspace_root: Path
+    env: Mapping[str, str]
+    lock_path: str
+
+
+def unowned_grace(max_runtime: float) -> float:
+    """Seconds before the janitor calls a workspace without an owner marker abandoned.
+
+    A step may delete the marker, so such a workspace must never be called stale while its job
+    can still be running: the per-job deadline plus ten minutes, at least an hour; with no
+    deadline (0), a day.
+    """
+    if max_runtime <= 0:
+        return 86400.0
+    return max(3600.0, max_runtime + 600.0)
+
+
+class _Signals:
+    """Turns SIGTERM/SIGINT into the drain contract's phases."""
+
+    def __init__(self, worker: Worker, connecting: asyncio.Task[object] | None) -> None:
+        self.phase = Phase.CONNECTING
+        self._worker = worker
+        self._connecting = connecting
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.on_signal, sig)
+
+    def on_signal(self, signum: int) -> None:
+        if self.phase is Phase.CONNECTING:
+            log.warning("signal while connecting; exiting", signal=signum)
+            if self._connecting is not None:
+                self._connecting.cancel()
+        elif self.phase is Phase.RUNNING:
+            self.phase = Phase.DRAINING
+            log.info("signal received: draining (send again to cancel running jobs)", signal=signum)
+            self._worker.drain()
+        else:
+            self.phase = Phase.CANCELLING
+            log.warning("second signal: cancelling running jobs", signal=signum)
+            self._worker.interrupt()
+
+
+async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
+    """Run the daemon until it drains or is stopped; the process exit code."""
+    workspace_root = Path(tempfile.gettempdir())
+    lock = hold_liveness_lock(workspace_root, settings.executor_name)
+    host = _Host(
+        name=settings.executor_name,
+        label=socket.gethostname(),
+        workspace_root=workspace_root,
+        env=forwarded_env(environ),
+        lock_path=str(lock.path),
+    )
+    metrics = Metrics()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_host, settings.metrics_port)
+    client = _client(settings, host, metrics)
+    runtime = DockerRuntime(
+        executor_name=host.name,
+        stop_timeout=settings.docker_stop_timeout,
+        env=host.env,
+        on_cancel_latency=metrics.cancel_latency.observe,
+    )
+    docker = _docker_options(settings)
+    root_cleaner = RootCleaner(
+        runtime=runtime,
+        docker=docker,
+        executor_name=host.name,
+        host_label=host.label,
+        lock_path=host.lock_path,
+        image=settings.cleanup_image,
+    )
+    handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics)
+    worker = _worker(settings, client, handler, metrics)
+    janitor = _janitor(settings, host, runtime, worker, root_cleaner)
+    totals = janitor.counters
+    metrics.watch_janitor(
+        lambda: (totals.containers_removed, totals.workspaces_removed, totals.errors)
+    )
+    log.info(
+        "executor starting",
+        executorName=host.name,
+        queues=settings.queues,
+        version=__version__,
+        maxJobs=settings.maximum_num_jobs,
+    )
+    signals = _Signals(worker, asyncio.current_task())
+    signals.install(asyncio.get_running_loop())
+    try:
+        try:
+            await worker.connect()
+        except asyncio.CancelledError:
+            return 1
+        signals.phase = Phase.RUNNING
+        janitor_task = asyncio.create_task(janitor.run_forever(), name="janitor")
+        try:
+            await worker.run()
+        finally:
+            janitor_task.cancel()
+            await asyncio.gather(janitor_task, return_exceptions=True)
+    finally:
+        await client.aclose()
+        lock.release()
+    log.info("executor stopped", **worker.counts)
+    return 0
+
+
+def _client(settings: Settings, host: _Host, metrics: Metrics) -> QueueClient:
+    return QueueClient(
+        frontend_url=settings.frontend_url,
+        token=settings.token,
+        executor_name=host.name,
+        queues=settings.queues,
+        version=WIRE_VERSION,
+        resources={
+            "num_cpus": settings.job_num_cpus,
+            "memory": settings.job_memory,
+            "disk_space": settings.firecracker_disk_space,
+        },
+        observe=metrics.observe_api,
+        telemetry=telemetry(metrics, host.env),
+    )
+
+
+def _docker_options(settings: Settings) -> DockerOptions:
+    return DockerOptions(
+        cpus=settings.job_num_cpus,
+        memory=settings.job_memory,
+        pids_limit=settings.job_pids_limit,
+        add_host_gateway=settings.docker_add_host_gateway,
+        additional_mounts=[m for m in settings.docker_additional_mounts.split(";") if m],
+        host_mount_path=settings.docker_host_mount_path,
+    )
+
+
+def _handler(
+    settings: Settings,
+    host: _Host,
+    client: QueueClient,
+    runtime: Runtime,
+    docker: DockerOptions,
+    root_cleaner: RootCleaner,
+    metrics: Metrics,
+) -> JobHandler:
+    options = HandlerOptions(
+        workspace_root=host.workspace_root,
+        executor_name=host.name,
+        host_label=host.label,
+        frontend_url=settings.frontend_url,
+        executor_token=settings.token,
+        docker=docker,
+        forwarded_env=host.env,
+        keep_workspaces=settings.keep_workspaces,
+        log_max_bytes=settings.log_entry_max,
+        lock_path=host.lock_path,
+        docker_auth_config=_auth_config(settings),
+    )
+    return JobHandler(
+        runtime=runtime,
+        sink=client,
+        files=client,
+        options=options,
+        cli_steps=_batch_runner(runtime, docker, host),
+        observe_command=metrics.observe_command,
+        root_remover=root_cleaner,
+    )
+
+
+def _worker(
+    settings: Settings, client: QueueClient, handler: JobHandler, metrics: Metrics
+) -> Worker:
+    options = WorkerOptions(
+        max_jobs=settings.maximum_num_jobs,
+        poll_interval=settings.queue_poll_interval,
+        heartbeat_interval=settings.heartbeat_interval,
+        max_runtime=settings.maximum_runtime_per_job,
+        num_total_jobs=settings.num_total_jobs,
+        max_active_time=settings.max_active_time,
+        queue_label="_".join(sorted(settings.queues)),
+    )
+    return Worker(client, handler, options, metrics)
+
+
+def _janitor(
+    settings: Settings, host: _Host, runtime: Runtime, worker: Worker, root_cleaner: RootCleaner
+) -> Janitor:
+    return Janitor(
+        runtime=runtime,
+        executor_name=host.name,
+        host=host.label,
+        workspace_root=host.workspace_root,
+        live_jobs=lambda: worker.running_ids,
+        interval=settings.cleanup_task_interval,
+        lock_path=Path(host.lock_path),
+        clean_workspaces=not settings.keep_workspaces,
+        unowned_grace=unowned_grace(settings.maximum_runtime_per_job),
+        remove_tree=lambda path, job: root_cleaner.remove_tree(path, job_id=job),
+    )
+
+
+def _batch_runner(runtime: Runtime, docker: DockerOptions, host: _Host) -> CliStepRunner | None:
+    try:
+        from executor.batch.hostrunner import (  # type: ignore[import-not-found,unused-ignore]
+            BatchExecRunner,
+        )
+    except ImportError:  # the engine is optional at this layer: jobs then fail clearly
+        return None
+    runner: CliStepRunner = BatchExecRunner(
+        runtime=runtime,
+        docker=docker,
+        executor_name=host.name,
+        host_label=host.label,
+        lock_path=host.lock_path,
+    )
+    return runner
+
+
+def _auth_config(settings: Settings) -> dict[str, object]:
+    if not settings.docker_auth_config:
+        return {}
+    parsed = json.loads(settings.docker_auth_config)
+    return parsed if isinstance(parsed, dict) else {}

@@ -1,0 +1,62 @@
+"""`executor validate`: what an admin checks before starting the daemon.
+
+Sourcegraph's `cmd/executor/internal/run/validate.go`: the configuration, the tools the
+runtime needs (git >= 2.26, a reachable Docker engine) and the frontend's
+`GET /.executors/test/auth` with the executor token. Every failure is printed, not only the
+first; the exit status is 1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from executor.apiclient.base import RetryPolicy
+from executor.apiclient.queue import QueueClient
+from executor.config.settings import Settings
+from executor.errors import ApiError
+from executor.run.host import WIRE_VERSION, tool_version
+from executor.runtime import forwarded_env
+
+__all__ = ["validate"]
+
+#: The oldest git whose `fetch` and sparse-checkout flags the workspace uses.
+MIN_GIT = (2, 26)
+
+
+async def validate(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Every failed check as one line; empty when all passed."""
+    env = forwarded_env(environ)
+    failures: list[str] = []
+    git = tool_version(["git", "version"], env)
+    match = re.search(r"(\d+)\.(\d+)", git)
+    if not match:
+        failures.append("git is not installed or not on PATH")
+    elif (int(match.group(1)), int(match.group(2))) < MIN_GIT:
+        failures.append(f"git >= 2.26 is required, found {match.group(0)}")
+    if not tool_version(["docker", "version", "-f", "{{.Server.Version}}"], env):
+        failures.append(
+            "the Docker engine is not reachable (is dockerd running and is this "
+            "user allowed to use its socket?)"
+        )
+    failures += await _check_frontend(settings)
+    return failures
+
+
+async def _check_frontend(settings: Settings) -> list[str]:
+    client = QueueClient(
+        frontend_url=settings.frontend_url,
+        token=settings.token,
+        executor_name=settings.executor_name,
+        queues=settings.queues,
+        version=WIRE_VERSION,
+        retry=RetryPolicy(attempts=1),
+        timeout=10.0,
+    )
+    try:
+        await client.check_auth()
+    except ApiError as err:
+        return [f"frontend {settings.frontend_url}: {err}"]
+    finally:
+        await client.aclose()
+    return []

@@ -1,0 +1,62 @@
+"""Container runtimes: where a step's container runs, and how it is found and removed again.
+
+The handler, the batch engine and the janitor depend only on the `Runtime` Protocol below, never
+on an implementation, so a second runtime plugs in beside `docker` (the Docker CLI and SDK).
+Modules:
+
+* `argv`: the pure `docker run` argv builder, container names and labels (Sourcegraph's
+  `worker/command/docker.go` order);
+* `stream`: pumping a child's output into an `OutputSink` with bounded memory;
+* `auth`: the per-job Docker client config (registry credentials) outside every mount;
+* `docker`: `DockerRuntime`, the implementation;
+* `rootclean`: removing root-owned files a step left, through a short cleanup container;
+* `janitor`: removing what a dead daemon left (containers, workspaces, config dirs).
+
+Importing this package does not import the Docker SDK: only `runtime.docker` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from executor.runtime.argv import ContainerSpec, DockerOptions
+from executor.runtime.stream import OutputSink
+
+__all__ = ["FORWARDED_ENV_VARS", "ContainerInfo", "Runtime", "forwarded_env"]
+
+#: The only host variables children see (Sourcegraph's `forwardedHostEnvVars`,
+#: `worker/command/command.go`).
+FORWARDED_ENV_VARS = ("HOME", "PATH", "USER", "DOCKER_HOST")
+
+
+def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The subset of `environ` that may reach a child process."""
+    return {k: environ[k] for k in FORWARDED_ENV_VARS if k in environ}
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A container as the janitor sees it."""
+
+    id: str
+    name: str
+    state: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    """What the handler, the batch engine and the janitor need from a container runtime."""
+
+    async def run(self, spec: ContainerSpec, options: DockerOptions, sink: OutputSink) -> int:
+        """Run one step to completion and return its exit code; on cancel, remove it first."""
+
+    async def remove_container(self, name: str) -> bool:
+        """Force-remove a container by name or ID; False if it did not exist."""
+
+    async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
+        """All containers (running or not) carrying every one of `labels`."""
+
+    async def image_exists(self, image: str) -> bool:
+        """Whether `image` is present locally."""

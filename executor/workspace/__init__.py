@@ -1,0 +1,13 @@
+"""A job's workspace on the host: directory, repository fetch, job files, removal.
+
+* `clone`: `prepare_workspace`/`teardown_workspace`, the git sequence with Sourcegraph's log
+  keys (`worker/workspace/clone.go`);
+* `gitproxy`: the local authenticating proxy through which git reaches the instance's
+  `/.executors/git` (the token never appears in a git argv, config or remote URL);
+* `files`: job files and step scripts written under the workspace, refusing any path that
+  escapes it, and the host-side tree removal.
+
+Knows git and the filesystem, not Docker.
+"""
+
+__all__: list[str] = []
