@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from executor.config.goparse import parse_go_int
+from executor.config.goparse import format_go_duration, parse_go_int
 from executor.config.ranges import RANGES, Range, format_data_size
 from executor.config.settings import (
     Settings,
@@ -346,3 +346,12 @@ def test_run_help_names_each_range() -> None:
     )
     assert "accepts 0 (off) or an integer from 1 to 65535" in done.stdout
     assert "accepts a non-negative duration (0 = no deadline), such as 30m" in done.stdout
+
+
+def test_format_go_duration() -> None:
+    assert format_go_duration(0.0000005) == "500ns"
+    assert format_go_duration(0.0000125) == "12.5µs"
+    assert format_go_duration(0.0015) == "1.5ms"
+    assert format_go_duration(2.0) == "2s"
+    assert format_go_duration(64.5) == "1m4.5s"
+    assert format_go_duration(3723) == "1h2m3s"

@@ -24,7 +24,6 @@ from executor.workspace.clone import (
     SCRIPTS_DIR,
     Workspace,
     git_commands,
-    go_duration,
     prepare_workspace,
     teardown_workspace,
 )
@@ -131,15 +130,6 @@ def test_fetch_flag_rules(tags: bool, shallow: bool, sparse: list[str], flags: l
     ]
     assert ("setup.git.sparse-checkout-set" in cmds) == bool(sparse)
     assert cmds["setup.git.add-remote"][-1] == "http://127.0.0.1:1234/r"
-
-
-def test_go_duration() -> None:
-    assert go_duration(0.0000005) == "500ns"
-    assert go_duration(0.0000125) == "12.5µs"
-    assert go_duration(0.0015) == "1.5ms"
-    assert go_duration(2.0) == "2s"
-    assert go_duration(64.5) == "1m4.5s"
-    assert go_duration(3723) == "1h2m3s"
 
 
 def test_no_repo_files_scripts_marker_and_teardown(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ from executor.batch.steps import (
     render_outputs,
     step_failed_message,
 )
+from executor.config.goparse import format_go_duration
 
 __all__ = [
     "TASK_STEP_METADATA_VERSION",
@@ -134,7 +135,7 @@ class BatchEngine:
         except StepFailure as err:
             error = str(err)
         except TimeoutError:
-            limit = _go_duration(self.options.timeout)
+            limit = format_go_duration(self.options.timeout)
             error = f"Timeout reached. Execution took longer than {limit}."
         except OSError as err:
             # After TimeoutError (a subclass): writing step files failed; keep the results.
@@ -355,15 +356,3 @@ def _random_id() -> str:
     """A short random task ID (src-cli: base-x encoding of a random int)."""
     alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     return "".join(secrets.choice(alphabet) for _ in range(12))
-
-
-def _go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String`` for whole seconds: ``1h0m0s``, ``5m30s``, ``45s``."""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"

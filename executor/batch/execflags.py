@@ -16,7 +16,6 @@ reading ``input.json`` fails as ``unmarshaling workspace execution input file: �
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pydantic import ValidationError
 from executor.batch.engine import BatchEngine, EngineOptions
 from executor.batch.execution import WorkspacesExecutionInput
 from executor.batch.step_prepare import ContainerRunner, StepFailure
+from executor.config.goparse import parse_go_bool, parse_go_duration
 
 __all__ = ["ExecFlags", "FlagError", "parse_exec_flags", "run_batch_exec"]
 
@@ -47,23 +47,14 @@ class ExecFlags:
 
 _STRING_FLAGS = {"f": "file", "repo": "repo", "tmp": "tmp", "workspaceFiles": "workspace_files"}
 _BOOL_FLAGS = {"binaryDiffs": "binary_diffs", "run-as-image-user": "run_as_image_user"}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _duration(text: str) -> float:
-    """Go's ``time.ParseDuration`` for non-negative values (``60m``, ``1h30m``, ``90s``)."""
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise FlagError(f'invalid value "{text}" for flag -timeout: parse error')
-    return total
+    """`-timeout`'s value, as Go's ``flag`` parses a ``time.Duration``."""
+    try:
+        return parse_go_duration(text)
+    except ValueError:
+        raise FlagError(f'invalid value "{text}" for flag -timeout: parse error') from None
 
 
 def parse_exec_flags(args: Sequence[str]) -> ExecFlags:
@@ -80,9 +71,10 @@ def parse_exec_flags(args: Sequence[str]) -> ExecFlags:
         rest.pop(0)
         name, has_value, value = arg.lstrip("-").partition("=")
         if name in _BOOL_FLAGS:
-            if has_value and value not in ("true", "false", "1", "0", "t", "f", "TRUE", "FALSE"):
-                raise FlagError(f'invalid boolean value "{value}" for -{name}')
-            values[_BOOL_FLAGS[name]] = not has_value or value in ("true", "1", "t", "TRUE")
+            try:
+                values[_BOOL_FLAGS[name]] = not has_value or parse_go_bool(value)
+            except ValueError:
+                raise FlagError(f'invalid boolean value "{value}" for -{name}') from None
             continue
         if name not in _STRING_FLAGS and name != "timeout":
             raise FlagError(f"flag provided but not defined: -{name}")

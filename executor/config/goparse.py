@@ -62,21 +62,24 @@ def parse_go_duration(value: object) -> float:
 
 
 def format_go_duration(seconds: float) -> str:
-    """Go's `Duration.String()` for whole seconds and above (`30m0s`, `1h0m0s`, `1s`, `0s`)."""
-    if seconds == 0:
+    """Go's `Duration.String()`: `0s`, `1.5ms`, `12µs`, `2.003s`, `1m4s`, `30m0s`, `1h0m0s`."""
+    ns = round(seconds * 1e9)
+    if ns < 0:
+        return "-" + format_go_duration(-seconds)
+    if ns == 0:
         return "0s"
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    frac = seconds - whole
-    sec_text = f"{secs + frac:g}s"
+    if ns < 1000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.3f}".rstrip("0").rstrip(".") + "µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.6f}".rstrip("0").rstrip(".") + "ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    secs = f"{rest / 1e9:.9f}".rstrip("0").rstrip(".") + "s"
     if hours:
-        return f"{hours}h{minutes}m{sec_text}"
-    if minutes:
-        return f"{minutes}m{sec_text}"
-    return sec_text
+        return f"{hours}h{minutes}m{secs}"
+    return f"{minutes}m{secs}" if minutes else secs
 
 
 TRUE_SPELLINGS = {"1", "t", "T", "TRUE", "true", "True"}

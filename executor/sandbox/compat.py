@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from executor.config.goparse import parse_go_duration
+
 __all__ = [
     "InvalidVersion",
     "go_json_error",
@@ -132,23 +134,10 @@ def supports_v2(version: str) -> bool:
     return core >= _V2_MIN
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_duration(text: str) -> float:
     """Seconds in a Go duration such as `25s`, `1m30s`, `500ms`; a bare number is seconds."""
     text = text.strip()
     try:
         return float(text)
     except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"time: invalid duration {go_quote(text)}")
-    return total
+        return parse_go_duration(text)

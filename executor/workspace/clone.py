@@ -28,7 +28,6 @@ from executor.workspace.files import (
     FILE_MODE,
     EntryLogger,
     FilesClient,
-    go_duration,
     remove_tree,
     show_path,
     within,
@@ -44,7 +43,6 @@ __all__ = [
     "PrivilegedRemover",
     "Workspace",
     "git_commands",
-    "go_duration",
     "prepare_workspace",
     "teardown_workspace",
 ]

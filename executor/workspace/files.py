@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from executor.config.goparse import format_go_duration
 from executor.errors import WorkspaceError
 from executor.wire import ZERO_TIME, Job
 
@@ -31,7 +32,6 @@ __all__ = [
     "EntryLogger",
     "FilesClient",
     "TreeRemoval",
-    "go_duration",
     "remove_tree",
     "show_path",
     "within",
@@ -71,23 +71,6 @@ class FilesClient(Protocol):
         ...
 
 
-def go_duration(seconds: float) -> str:
-    """Format like Go's `time.Duration.String` (`1.5ms`, `12µs`, `2.003s`, `1m4s`)."""
-    ns = round(seconds * 1e9)
-    if ns < 1000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.3f}".rstrip("0").rstrip(".") + "µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.6f}".rstrip("0").rstrip(".") + "ms"
-    hours, rest = divmod(ns, 3600 * 10**9)
-    minutes, rest = divmod(rest, 60 * 10**9)
-    secs = f"{rest / 1e9:.9f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{secs}"
-    return f"{minutes}m{secs}" if minutes else secs
-
-
 async def write_files(
     job: Job,
     workspace: Path,
@@ -116,12 +99,14 @@ async def write_files(
             if spec.modified_at != ZERO_TIME:
                 stamp = spec.modified_at.timestamp()
                 os.utime(target, (stamp, stamp), follow_symlinks=False)
-            handle.write_text(f"Wrote {target} in {go_duration(time.monotonic() - started)}\n")
+            took = format_go_duration(time.monotonic() - started)
+            handle.write_text(f"Wrote {target} in {took}\n")
         for name, text in scripts:
             started = time.monotonic()
             target = scripts_dir / name
             _write(target, text.encode("utf-8"))
-            handle.write_text(f"Wrote {target} in {go_duration(time.monotonic() - started)}\n")
+            took = format_go_duration(time.monotonic() - started)
+            handle.write_text(f"Wrote {target} in {took}\n")
     except BaseException as err:
         if isinstance(err, WorkspaceError | OSError):
             handle.write_text(f"{err}\n")
