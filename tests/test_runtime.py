@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from executor.runtime import FORWARDED_ENV_VARS, forwarded_env
-from executor.runtime.docker import (
+from executor.runtime.argv import (
     LABEL_EXECUTOR,
     LABEL_HOST,
     LABEL_JOB,
@@ -28,11 +28,10 @@ from executor.runtime.docker import (
     container_labels,
     container_name,
     docker_argv,
-    docker_auth_config,
     script_content,
     script_name,
-    write_docker_auth_config,
 )
+from executor.runtime.auth import write_docker_auth_config
 from executor.runtime.stream import pump_lines
 
 TAIL = ["--entrypoint", "/bin/sh", "some-image", "/data/.sourcegraph-executor/some/path"]
@@ -322,19 +321,13 @@ def test_forwarded_env_keeps_only_four_variables() -> None:
     assert forwarded_env({"PATH": "/bin"}) == {"PATH": "/bin"}
 
 
-def test_docker_auth_config_is_private_and_removed(tmp_path: Path) -> None:
+def test_docker_auth_config_is_private(tmp_path: Path) -> None:
     auth = {"auths": {"ghcr.io": {"auth": "dXNlcjpwYXNz"}}}
     directory = write_docker_auth_config(auth, tmp_path)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     config = directory / "config.json"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert json.loads(config.read_text()) == auth
-    with docker_auth_config(auth, tmp_path) as managed:
-        assert managed is not None
-        assert (managed / "config.json").exists()
-    assert not managed.exists()
-    with docker_auth_config(None, tmp_path) as nothing:
-        assert nothing is None
 
 
 class ListSink:

@@ -44,7 +44,6 @@ __all__ = [
     "LABEL_JOB",
     "LABEL_LOCK",
     "PREAMBLE",
-    "SCRIPTS_DIR",
     "ContainerSpec",
     "DockerOptions",
     "container_labels",
@@ -53,9 +52,6 @@ __all__ = [
     "script_content",
     "script_name",
 ]
-
-#: Directory (relative to the workspace, mounted at /data) that holds the step scripts.
-SCRIPTS_DIR = ".sourcegraph-executor"
 
 #: Label keys set on every step container; the janitor selects containers by them.
 LABEL_EXECUTOR = "executor.name"

@@ -4,8 +4,8 @@ Sourcegraph writes the job's `dockerAuthConfig` to `<tmp>/docker_auth*/config.js
 (spec §4.5). We write it to a fresh 0700 directory as a 0600 file, created with `O_EXCL` so an
 existing file or symlink is never followed, and hand the directory to `docker --config`.
 
-🚨 SECURITY: the file holds registry secrets. Callers remove the directory at teardown (or use
-`docker_auth_config`, which does), and never log its contents.
+🚨 SECURITY: the file holds registry secrets. Callers remove the directory at teardown and never log
+its contents.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DOCKER_CONFIG_PREFIX", "docker_auth_config", "write_docker_auth_config"]
+__all__ = ["DOCKER_CONFIG_PREFIX", "write_docker_auth_config"]
 
 #: Name prefix of the per-job config directories (the janitor looks for it after a crash).
 DOCKER_CONFIG_PREFIX = "executor-docker-config-"
@@ -42,21 +41,3 @@ def write_docker_auth_config(auth: Mapping[str, Any], parent_dir: str | os.PathL
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return directory
-
-
-@contextmanager
-def docker_auth_config(
-    auth: Mapping[str, Any] | None, parent_dir: str | os.PathLike[str]
-) -> Iterator[Path | None]:
-    """Yield a private `docker --config` directory for `auth` (None when there is no auth).
-
-    The directory is removed on exit, whatever happened inside.
-    """
-    if not auth:
-        yield None
-        return
-    directory = write_docker_auth_config(auth, parent_dir)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)

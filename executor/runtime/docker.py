@@ -43,42 +43,13 @@ import structlog
 
 from executor.runtime import ContainerInfo, forwarded_env
 from executor.runtime.argv import (
-    LABEL_EXECUTOR,
-    LABEL_HOST,
-    LABEL_JOB,
-    LABEL_LOCK,
-    PREAMBLE,
-    SCRIPTS_DIR,
     ContainerSpec,
     DockerOptions,
-    container_labels,
-    container_name,
     docker_argv,
-    script_content,
-    script_name,
 )
-from executor.runtime.auth import docker_auth_config, write_docker_auth_config
 from executor.runtime.stream import READ_CHUNK, OutputSink, pump
 
-__all__ = [
-    "LABEL_EXECUTOR",
-    "LABEL_HOST",
-    "LABEL_JOB",
-    "LABEL_LOCK",
-    "PREAMBLE",
-    "SCRIPTS_DIR",
-    "ContainerSpec",
-    "DockerOptions",
-    "DockerRuntime",
-    "OutputSink",
-    "container_labels",
-    "container_name",
-    "docker_argv",
-    "docker_auth_config",
-    "script_content",
-    "script_name",
-    "write_docker_auth_config",
-]
+__all__ = ["DockerRuntime"]
 
 _log = structlog.get_logger(__name__)
 
@@ -154,7 +125,7 @@ class DockerRuntime:
                 task.result()
             returncode = await proc.wait()
         except BaseException:
-            await _shielded(self._reap(spec.name, proc, pumps))
+            await _finish_cleanup_logging_errors(self._reap(spec.name, proc, pumps))
             raise
         # A CLI killed by a signal reports -N; report it the way a shell would.
         return 128 - returncode if returncode < 0 else returncode
@@ -317,7 +288,7 @@ async def _terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> No
     await proc.wait()
 
 
-async def _shielded(cleanup: Coroutine[Any, Any, None]) -> None:
+async def _finish_cleanup_logging_errors(cleanup: Coroutine[Any, Any, None]) -> None:
     """Run `cleanup` to the end even if the caller is cancelled (again) meanwhile.
 
     Cancellations that arrive meanwhile are held back and re-raised once cleanup is over, so a

@@ -53,8 +53,8 @@ from types import TracebackType
 import structlog
 
 from executor.runtime import Runtime
+from executor.runtime.argv import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK
 from executor.runtime.auth import DOCKER_CONFIG_PREFIX
-from executor.runtime.docker import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK
 from executor.workspace.files import remove_tree
 
 __all__ = [

@@ -34,16 +34,20 @@ from executor.runtime.argv import (
     script_content,
     script_name,
 )
-from executor.runtime.docker import write_docker_auth_config
+from executor.runtime.auth import write_docker_auth_config
 from executor.runtime.janitor import write_owner_marker
 from executor.wire import CliStep, Job
-from executor.workspace.clone import FilesClient, Workspace, prepare_workspace, teardown_workspace
+from executor.workspace.clone import (
+    SCRIPTS_DIR,
+    FilesClient,
+    Workspace,
+    prepare_workspace,
+    teardown_workspace,
+)
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
 
 log = structlog.get_logger("executor.worker.handler")
-
-SCRIPTS_DIR = ".sourcegraph-executor"
 
 
 class CliStepRunner(Protocol):
@@ -120,9 +124,9 @@ class JobHandler:
         try:
             await self._run(job, logger, state)
         except BaseException as err:
-            await _shielded(self._cleanup(job, logger, state, err))
+            await _finish_cleanup(self._cleanup(job, logger, state, err))
             raise
-        await _shielded(self._cleanup(job, logger, state, None))
+        await _finish_cleanup(self._cleanup(job, logger, state, None))
 
     async def _run(self, job: Job, logger: ExecutionLogger, state: dict[str, Any]) -> None:
         opts = self._opts
@@ -307,8 +311,12 @@ class JobHandler:
                 error.add_note(problem)
 
 
-async def _shielded(work: Awaitable[None]) -> None:
-    """Run cleanup to its end even if the job's task is cancelled again meanwhile."""
+async def _finish_cleanup(work: Awaitable[None]) -> None:
+    """Run cleanup to its end even if the job's task is cancelled again meanwhile.
+
+    Cleanup errors propagate to the caller; a cancel that arrived meanwhile is raised once
+    cleanup is over. (`runtime.docker` reaps containers with a twin that only logs errors.)
+    """
     task = asyncio.ensure_future(work)
     cancelled = False
     while not task.done():

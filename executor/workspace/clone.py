@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from executor.errors import WorkspaceError
+from executor.runtime.stream import pump_lines
 from executor.wire import Job
 from executor.workspace.files import (
     FILE_MODE,
@@ -167,18 +168,25 @@ def _repo_path(workspace: Path, directory: str) -> Path:
     return Path(joined)
 
 
+class _EntrySink:
+    """Writes a command's lines into its log entry and remembers the last stderr line."""
+
+    def __init__(self, write: Callable[[str, str], None]) -> None:
+        self._write = write
+        self.last_stderr = ""
+
+    def write(self, stream: str, line: str) -> None:
+        self._write(stream, line)
+        if stream == "stderr" and line.strip():
+            self.last_stderr = line
+
+
 async def _run_logged(
     logger: EntryLogger, key: str, argv: list[str], env: Mapping[str, str]
 ) -> None:
     """Run one command as one log entry; raise `WorkspaceError` unless it exits 0."""
     handle = logger.open(key, argv)
-    last_stderr = ""
-
-    def sink(stream: str, line: str) -> None:
-        nonlocal last_stderr
-        handle.write(stream, line)
-        if stream == "stderr" and line.strip():
-            last_stderr = line
+    sink = _EntrySink(handle.write)
 
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -194,7 +202,10 @@ async def _run_logged(
         raise WorkspaceError(f"failed {key}: {err.strerror or err}", step_key=key) from err
     assert proc.stdout is not None and proc.stderr is not None
     try:
-        await asyncio.gather(_pump(proc.stdout, "stdout", sink), _pump(proc.stderr, "stderr", sink))
+        await asyncio.gather(
+            pump_lines(proc.stdout, "stdout", sink, max_line=_MAX_LINE),
+            pump_lines(proc.stderr, "stderr", sink, max_line=_MAX_LINE),
+        )
         exit_code = await proc.wait()
     except BaseException:
         if proc.returncode is None:
@@ -205,27 +216,10 @@ async def _run_logged(
     handle.finalize(exit_code)
     if exit_code != 0:
         message = f"failed {key}: command failed with exit code {exit_code}"
-        if last_stderr:
+        if sink.last_stderr:
             # SECURITY: error messages are uploaded as errorMessage; redact like the log.
-            message += f": {logger.redactor.redact(last_stderr.strip())}"
+            message += f": {logger.redactor.redact(sink.last_stderr.strip())}"
         raise WorkspaceError(message, step_key=key)
-
-
-async def _pump(
-    reader: asyncio.StreamReader, stream: str, sink: Callable[[str, str], None]
-) -> None:
-    """Hand every line (without its newline) to `sink`; very long lines are split."""
-    buf = bytearray()
-    while chunk := await reader.read(64 * 1024):
-        buf += chunk
-        while (newline := buf.find(b"\n")) != -1:
-            sink(stream, buf[:newline].decode("utf-8", errors="replace"))
-            del buf[: newline + 1]
-        while len(buf) > _MAX_LINE:
-            sink(stream, buf[:_MAX_LINE].decode("utf-8", errors="replace"))
-            del buf[:_MAX_LINE]
-    if buf:
-        sink(stream, buf.decode("utf-8", errors="replace"))
 
 
 #: Removes what the daemon's user could not (bound to one job), returning the error text or None

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from fixtures_docker import DockerEngine
 
-from executor.runtime.docker import DockerRuntime, container_labels, write_docker_auth_config
+from executor.runtime.argv import container_labels
+from executor.runtime.auth import write_docker_auth_config
+from executor.runtime.docker import DockerRuntime
 from executor.runtime.janitor import (
     OWNER_MARKER,
     Janitor,

@@ -16,14 +16,9 @@ from typing import Any
 import pytest
 from fixtures_docker import DockerEngine
 
-from executor.runtime.docker import (
-    SCRIPTS_DIR,
-    ContainerSpec,
-    DockerOptions,
-    DockerRuntime,
-    container_labels,
-    script_content,
-)
+from executor.runtime.argv import ContainerSpec, DockerOptions, container_labels, script_content
+from executor.runtime.docker import DockerRuntime
+from executor.workspace.clone import SCRIPTS_DIR
 
 
 class ListSink:
