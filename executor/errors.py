@@ -10,13 +10,11 @@
     └── JobError(job_id, step_key)  one job went wrong; its message becomes `errorMessage`
         ├── WorkspaceError          fetching the repository or writing job files failed
         ├── StepFailed(exit_code)   a step ended with a non-zero exit code
-        ├── StepTimedOut            the job hit EXECUTOR_MAXIMUM_RUNTIME_PER_JOB
-        ├── JobCanceled             the frontend asked for a cancel (heartbeat `cancelIds`)
-        ├── JobInterrupted          the daemon was told to stop hard (second signal)
         └── LogFlushFailed          the final log update did not reach the frontend
 
-`NonRetryable` is a marker mixin: a job error carrying it is marked *failed*, not *errored*
-(Sourcegraph's `errcode.IsNonRetryable`). `JobCanceled` is non-retryable for the same reason.
+Every job error is marked *errored* (retryable). Only the loop itself marks a job *failed*: when
+the frontend cancels it (heartbeat `cancelIds`). A deadline or a hard stop is a cancel of the
+job's task, not an exception, and the loop names it in the mark (`worker/loop.py`).
 
 Every message here is built from redacted text only: callers pass step output through the
 redactor before it reaches an exception. Imports nothing from the project.
@@ -32,13 +30,9 @@ __all__ = [
     "ApiUnavailable",
     "ConfigError",
     "ExecutorError",
-    "JobCanceled",
     "JobError",
-    "JobInterrupted",
     "LogFlushFailed",
-    "NonRetryable",
     "StepFailed",
-    "StepTimedOut",
     "WorkspaceError",
 ]
 
@@ -102,10 +96,6 @@ class ApiDecodeError(ApiError):
     """The frontend answered 2xx with a body the protocol does not allow (e.g. an HTML page)."""
 
 
-class NonRetryable:
-    """Marker: a job error with this mixin is marked failed rather than errored."""
-
-
 class JobError(ExecutorError):
     """A job failed; `str(err)` is the one-line, redacted `errorMessage` sent to the frontend."""
 
@@ -125,18 +115,6 @@ class StepFailed(JobError):
     def __init__(self, message: str, *, exit_code: int, step_key: str | None = None) -> None:
         self.exit_code = exit_code
         super().__init__(message, step_key=step_key)
-
-
-class StepTimedOut(JobError):
-    """The job ran past its deadline."""
-
-
-class JobCanceled(JobError, NonRetryable):
-    """The frontend canceled the job."""
-
-
-class JobInterrupted(JobError):
-    """The daemon was stopped hard while the job ran."""
 
 
 class LogFlushFailed(JobError):

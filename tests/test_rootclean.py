@@ -58,4 +58,4 @@ def test_no_image_is_an_error_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_gone_workspace_needs_nothing(tmp_path: Path) -> None:
-    assert asyncio.run(_cleaner().remove_tree(tmp_path / "missing")) is None
+    assert asyncio.run(_cleaner().remove_workspace(tmp_path / "missing")) is None

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from executor.errors import JobCanceled, JobError, StepFailed
+from executor.errors import JobError, StepFailed
 from executor.wire import Job
 from executor.worker.loop import Worker, WorkerOptions
 
@@ -89,7 +89,6 @@ def _run(store: MemoryStore, handler: ScriptedHandler, **opts: object) -> Worker
             "errored",
             "command failed with exit code 1",
         ),
-        (JobCanceled("canceled by a step"), "failed", "canceled by a step"),
         (JobError("workspace broke"), "errored", "workspace broke"),
         (RuntimeError("boom"), "errored", "boom"),
     ],

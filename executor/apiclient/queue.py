@@ -307,21 +307,6 @@ class QueueClient(BaseClient):
         )
         return response.content
 
-    async def file_exists(self, job: Job, bucket: str, key: str) -> bool:
-        try:
-            await self.call(
-                "FilesExists",
-                "HEAD",
-                f"/.executors/files/{bucket}/{key}",
-                self._job_headers(job),
-                None,
-            )
-        except ApiRejected as err:
-            if err.status == 404:
-                return False
-            raise
-        return True
-
     # --- plumbing -------------------------------------------------------------------------
 
     def _queue_path(self, job: Job, endpoint: str) -> str:

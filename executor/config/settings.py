@@ -126,7 +126,6 @@ class Settings(BaseSettings):
     docker_auth_config: str = Field(
         default="", description='Docker config JSON {"auths":{...}} for pulling step images.'
     )
-    vm_prefix: str = Field(default="executor", description="Name prefix for VMs (unused).")
     heartbeat_interval: GoDuration = Field(default=5.0, description="(ours) Heartbeat period.")
     docker_stop_timeout: GoDuration = Field(
         default=5.0, description="(ours) Grace between docker stop's SIGTERM and SIGKILL."

@@ -225,7 +225,7 @@ def _handler(
         options=options,
         cli_steps=_batch_runner(runtime, docker, host),
         observe_command=metrics.observe_command,
-        root_remover=root_cleaner,
+        root_cleaner=root_cleaner,
     )
 
 
@@ -257,7 +257,7 @@ def _janitor(
         lock_path=Path(host.lock_path),
         clean_workspaces=not settings.keep_workspaces,
         unowned_grace=unowned_grace(settings.maximum_runtime_per_job),
-        remove_tree=lambda path, job: root_cleaner.remove_tree(path, job_id=job),
+        remove_workspace=lambda path, job: root_cleaner.remove_workspace(path, job_id=job),
     )
 
 

@@ -223,13 +223,13 @@ class Janitor:
         lock_path: str | os.PathLike[str] | None = None,
         clean_workspaces: bool = True,
         unowned_grace: float = 3600.0,
-        remove_tree: Callable[[Path, str], Awaitable[str | None]] | None = None,
+        remove_workspace: Callable[[Path, str], Awaitable[str | None]] | None = None,
     ) -> None:
         """`host` is this host's `executor.host` label value; `live_jobs` returns this
         executor's live job IDs. Set `clean_workspaces=False` when workspaces are kept on
-        purpose (EXECUTOR_KEEP_WORKSPACES). `remove_tree(path, job)` removes a workspace and
-        returns the error text or None (`rootclean.RootCleaner.remove_tree`: root-owned files
-        go through a cleanup container); without it, `workspace_files.remove_tree` as this user."""
+        purpose (EXECUTOR_KEEP_WORKSPACES). `remove_workspace(path, job)` removes a workspace and
+        returns the error text or None (`rootclean.RootCleaner.remove_workspace`: root-owned files
+        go through a cleanup container); without it, `workspace.files.remove_tree` as this user."""
         self.runtime = runtime
         self.executor_name = executor_name
         self.host = host
@@ -240,7 +240,7 @@ class Janitor:
         self.lock_path = Path(lock_path or liveness_lock_path(self.root, executor_name))
         self.clean_workspaces = clean_workspaces
         self.unowned_grace = unowned_grace
-        self.remove_tree = remove_tree or _remove_as_user
+        self.remove_workspace = remove_workspace or _remove_as_user
 
     async def run_forever(self) -> None:
         """Sweep now and then every `interval` seconds until cancelled; errors never stop it."""
@@ -294,7 +294,7 @@ class Janitor:
             ):
                 continue
             try:
-                if error := await self.remove_tree(path, marker.job if marker else ""):
+                if error := await self.remove_workspace(path, marker.job if marker else ""):
                     raise OSError(error)
             except OSError as err:
                 result.errors += 1
@@ -363,5 +363,5 @@ def _same_file(path: Path, fd: int) -> bool:
 
 
 async def _remove_as_user(path: Path, job: str) -> str | None:
-    """The default `remove_tree`: the host-side `rm -rf` workspace teardown uses too."""
+    """The default `remove_workspace`: the host-side `rm -rf` workspace teardown uses too."""
     return (await asyncio.to_thread(remove_tree, path)).error

@@ -19,7 +19,8 @@ it). Any image with `/bin/sh` and `rm` will do, which every step image has.
 Safety: the mount source is the real path of a directory that is not a symlink (Docker follows
 symlinks in bind sources, and a root `rm -rf` must never reach outside the workspace).
 
-Used by `workspace.teardown_workspace` (through `remover`) and the janitor (`remove_tree`).
+Used by `workspace.teardown_workspace` (through `remover`) and the janitor
+(`remove_workspace`).
 Must not know what a job means, the queue or log uploads; talks to Docker only through the
 `Runtime` Protocol.
 """
@@ -119,7 +120,7 @@ class RootCleaner:
 
         return remove
 
-    async def remove_tree(
+    async def remove_workspace(
         self, path: Path, *, job_id: str = "", images: Sequence[str] = ()
     ) -> str | None:
         """Remove `path` as this user; on a permission error, `clean` it. The error text, or

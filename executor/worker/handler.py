@@ -83,8 +83,11 @@ class HandlerOptions:
     lock_path: str = ""
 
 
-class RootRemover(Protocol):
-    """Removes a workspace holding files the daemon's user cannot delete (`rootclean`)."""
+class RootCleaner(Protocol):
+    """Removes a workspace holding files the daemon's user cannot delete.
+
+    `executor.runtime.rootclean.RootCleaner` is the implementation; declared here, by the
+    consumer, so the handler does not depend on it."""
 
     def remover(
         self, *, job_id: str = "", images: Sequence[str] = ()
@@ -103,7 +106,7 @@ class JobHandler:
         options: HandlerOptions,
         cli_steps: CliStepRunner | None = None,
         observe_command: Callable[[str, float, bool], None] | None = None,
-        root_remover: RootRemover | None = None,
+        root_cleaner: RootCleaner | None = None,
     ) -> None:
         self._runtime = runtime
         self._sink = sink
@@ -111,7 +114,7 @@ class JobHandler:
         self._opts = options
         self._cli = cli_steps
         self._observe = observe_command
-        self._root_remover = root_remover
+        self._root_cleaner = root_cleaner
 
     async def handle(self, job: Job) -> None:
         opts = self._opts
@@ -287,8 +290,8 @@ class JobHandler:
         if workspace is not None:
             try:
                 remove_as_root = None
-                if self._root_remover is not None:
-                    remove_as_root = self._root_remover.remover(
+                if self._root_cleaner is not None:
+                    remove_as_root = self._root_cleaner.remover(
                         job_id=job.record_uid, images=[s.image for s in job.docker_steps]
                     )
                 await teardown_workspace(

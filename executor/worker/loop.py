@@ -38,7 +38,7 @@ from typing import Protocol
 import structlog
 
 from executor.config.settings import format_go_duration
-from executor.errors import ApiError, ApiRejected, NonRetryable
+from executor.errors import ApiError, ApiRejected
 from executor.metrics import Metrics
 from executor.wire import Job, MalformedJob
 
@@ -127,10 +127,6 @@ class Worker:
     def running_ids(self) -> list[str]:
         """Record UIDs of the jobs this loop is running (the janitor's live set)."""
         return list(self._runs)
-
-    @property
-    def running_jobs(self) -> list[Job]:
-        return [r.job for r in self._runs.values()]
 
     def drain(self) -> None:
         """Stop dequeuing; running jobs finish; heartbeats go on until they have."""
@@ -272,7 +268,7 @@ class Worker:
             outcome, message = self._cancel_outcome(run)
         except Exception as err:  # noqa: BLE001 - every handler error becomes a mark
             message = str(err) or type(err).__name__
-            outcome = "failed" if isinstance(err, NonRetryable) else "errored"
+            outcome = "errored"
         finally:
             if deadline is not None:
                 deadline.cancel()

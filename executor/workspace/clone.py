@@ -41,7 +41,7 @@ __all__ = [
     "SCRIPTS_DIR",
     "EntryLogger",
     "FilesClient",
-    "PrivilegedRemover",
+    "RemoveAsRoot",
     "Workspace",
     "git_commands",
     "prepare_workspace",
@@ -225,7 +225,7 @@ async def _run_logged(
 #: Removes what the daemon's user could not (bound to one job), returning the error text or None
 #: once `path` is gone: `executor.runtime.rootclean.RootCleaner.remover(...)`. Declared here, by the
 #: consumer, so this module stays ignorant of Docker.
-PrivilegedRemover = Callable[[Path], Awaitable[str | None]]
+RemoveAsRoot = Callable[[Path], Awaitable[str | None]]
 
 
 async def teardown_workspace(
@@ -233,7 +233,7 @@ async def teardown_workspace(
     logger: EntryLogger,
     keep: bool,
     *,
-    remove_as_root: PrivilegedRemover | None = None,
+    remove_as_root: RemoveAsRoot | None = None,
 ) -> bool:
     """Write the `teardown.fs` entry (exit code 0 always) and remove the workspace unless `keep`.
 

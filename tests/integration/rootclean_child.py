@@ -2,7 +2,7 @@
 
 Usage: `python rootclean_child.py MODE WORKSPACE EXECUTOR_NAME CLEANUP_IMAGE [STEP_IMAGE]`,
 MODE `teardown` (the job's `teardown_workspace` with the root-cleanup fallback) or `janitor`
-(one `Janitor.run_once` sweep, wired to `RootCleaner.remove_tree` as `executor run` wires it,
+(one `Janitor.run_once` sweep, wired to `RootCleaner.remove_workspace` as `executor run` wires it,
 over a workspace whose owner marker names an executor that is gone). Prints one JSON object:
 the result, the `teardown.fs` entry's text, whether the workspace still exists, the log events.
 """
@@ -70,7 +70,7 @@ async def main(mode: str, path: Path, name: str, image: str, step_images: list[s
                     host="test",
                     workspace_root=path.parent,
                     live_jobs=list,
-                    remove_tree=lambda p, job: cleaner.remove_tree(
+                    remove_workspace=lambda p, job: cleaner.remove_workspace(
                         p, job_id=job, images=step_images
                     ),
                 )
