@@ -1,6 +1,7 @@
 """Prometheus metrics: the executor's own registry, its names, and the `/metrics` server.
 
-Names follow Sourcegraph's (`shared/spec/executor-protocol.md` §7.5) so the frontend's
+Names follow Sourcegraph's (`cmd/executor/internal/worker/worker.go`, `internal/workerutil`
+observability, `cmd/executor/internal/apiclient/observability.go`) so the frontend's
 dashboards work: `src_executor_processor_*{queue,op}`, `src_apiworker_apiclient_queue_*{op}`,
 `src_apiworker_command_*{op}`. Ours are prefixed `executor_`. Labels carry bounded values only
 (queue, op, outcome): never a job ID, never a secret.

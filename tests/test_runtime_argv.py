@@ -1,4 +1,4 @@
-"""`runtime_argv`'s optional fields for non-Sourcegraph containers (batch steps, root cleanup).
+"""`runtime.argv`'s optional fields for non-Sourcegraph containers (batch steps, root cleanup).
 
 Sourcegraph's own argv (every `docker_test.go` fixture) is pinned in `tests/test_runtime.py`;
 here: that the new fields change nothing while unset, and exactly what they add when set.

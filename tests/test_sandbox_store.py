@@ -1,5 +1,5 @@
 """The sandbox store against a real SQLite file: FIFO, racing dequeuers, heartbeats, resets,
-marks, cancel and job tokens (`shared/spec/executor-protocol.md` §8.1, §8.2, §8.3)."""
+marks, cancel and job tokens (Sourcegraph's `dbworker/store` and `executor_job_tokens`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lexer and parser behaviour: parse-error texts and line numbers (go-template.md §1, §2, §5.1).
+"""Lexer and parser behaviour: parse-error texts and line numbers.
 
 Cases follow Go's `parse/lex_test.go` and `parse/parse_test.go` where they apply.
 """

@@ -1,4 +1,4 @@
-"""Go `%v` printing and `printf` verbs (go-template.md §4; Go `fmt_test.go`, strconv
+"""Go `%v` printing and `printf` verbs (Go `fmt_test.go`, strconv
 `ftoa_test.go`)."""
 
 from __future__ import annotations

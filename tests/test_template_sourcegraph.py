@@ -281,7 +281,7 @@ def test_render_step_template_empty_context() -> None:
 
 def test_render_step_template_empty_outputs_is_missing_key() -> None:
     # The older test version expected `<no value>` here; with missingkey=error an unset
-    # outputs map makes `outputs.lastLine` an error (go-template.md §3.5).
+    # outputs map makes `outputs.lastLine` an error.
     with pytest.raises(TemplateError, match='map has no entry for key "lastLine"'):
         render_step_template("${{ outputs.lastLine }}", StepContext(), name="testing")
 

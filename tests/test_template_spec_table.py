@@ -1,4 +1,4 @@
-"""The example table of go-template.md §7, transcribed row by row.
+"""A table of Go template examples (Batch Changes contexts), transcribed row by row.
 
 S is the step context of the spec's replica run; D is plain JSON data (numbers are float64).
 Rows marked V in the spec were verified on Go 1.19.8; rows 53, 67 and 69 use the Go 1.26

@@ -1,7 +1,7 @@
 """The executor's client of Sourcegraph's executor queue API (`/.executors/queue`, files, test).
 
-Source: `cmd/executor/internal/apiclient/queue/client.go` and `baseclient.go`
-(`shared/spec/executor-protocol.md` §2). Paths, headers and bodies follow the spec exactly:
+Source: `cmd/executor/internal/apiclient/queue/client.go` and `baseclient.go`; the server side
+is `enterprise/cmd/frontend/internal/executorqueue/handler`. Paths, headers and bodies follow them:
 - executor-token calls (dequeue, heartbeat, auth test): `Authorization: token-executor <token>`;
 - job calls (log entries, marks, files): `Authorization: Bearer <job token>` plus
   `X-Sourcegraph-Job-ID` and `X-Sourcegraph-Executor-Name`, falling back to the executor token

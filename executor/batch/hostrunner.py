@@ -20,7 +20,7 @@ Container layout: src-cli's (``internal/batches/executor/run_steps.go`` ``execut
       --mount type=bind,source=<path>,target=<mountpoint>,ro (per `mount:` entry)
       -e K=V ... --entrypoint <bash|sh> -- <image digest> <mktemp path>
 
-Ours, through the runtime's argv builder (``runtime_argv.docker_argv`` with the optional
+Ours, through the runtime's argv builder (``runtime.argv.docker_argv`` with the optional
 ``mount_target``/``mount_subdir``/``user``/``args`` fields that Sourcegraph's docker steps leave
 unset): the repository directory (``-repo``) is mounted at :data:`WORK_DIR` (``-v <repo>:/work``),
 the working directory is ``/work[/<path>]``, ``--user 0:0`` unless ``-run-as-image-user``,

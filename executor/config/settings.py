@@ -1,16 +1,16 @@
 """Every `EXECUTOR_*` setting: typed, defaulted as Sourcegraph does, described, validated at once.
 
-Source: `cmd/executor/internal/config/config.go` (see `shared/spec/executor-protocol.md` §1).
+Source: `cmd/executor/internal/config/config.go`.
 Values parse the way Go parses them there: durations with `time.ParseDuration` (`1s`, `30m`),
 booleans with `strconv.ParseBool`, integers with `strconv.Atoi`, sizes such as `12G`.
 Every problem is collected and reported together, each naming its variable; secrets never
 appear in a message (the token and the docker auth config are also scrubbed from every other
 message, in case one was pasted into the wrong variable).
 
-Every integer, duration and size setting has an accepted range (`config_ranges.RANGES`), checked
+Every integer, duration and size setting has an accepted range (`ranges.RANGES`), checked
 here: out-of-range values are reported with the rest, naming the range. `0` keeps the meaning
 Sourcegraph gives it where it gives one (no CPU or memory bound, no job-count or active-time
-limit, no per-job deadline); see `config_ranges` for each setting.
+limit, no per-job deadline); see `ranges` for each setting.
 
 Deviations, on purpose:
 - `EXECUTOR_USE_FIRECRACKER` defaults to false; switched on, it is one "not supported" error, as

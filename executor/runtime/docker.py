@@ -24,7 +24,7 @@ Cancellation reaches the container. Sourcegraph's executor only killed the CLI, 
 deadline, second signal), a shielded cleanup runs `docker stop -t <grace>`, `docker rm -f`,
 terminates the CLI, polls `docker container inspect` until the container is gone, records how long
 that took (`last_cancel_latency`, `on_cancel_latency`), and only then re-raises CancelledError.
-Containers run with `--init` (see `runtime_argv`), so SIGTERM reaches the script and `docker stop`
+Containers run with `--init` (see `runtime.argv`), so SIGTERM reaches the script and `docker stop`
 returns in milliseconds. The CLI is started in its own session so a terminal's Ctrl-C reaches the
 daemon's two-stage shutdown instead of being proxied straight into the container.
 """

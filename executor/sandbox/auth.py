@@ -1,4 +1,4 @@
-"""The frontend's two auth middlewares (`shared/spec/executor-protocol.md` §8.1), check for check.
+"""The frontend's two auth middlewares (`executorqueue/auth.go`), check for check.
 
 - `check_executor_token`: routes called with the shared access token (`token-executor …`).
 - `check_job_token`: routes called with a per-job token (`Bearer …`) plus the job ID and

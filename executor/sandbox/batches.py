@@ -2,7 +2,7 @@
 on the `batches` queue, turn finished jobs into cached step results and changeset specs.
 
 `BatchService.apply` does what Sourcegraph's batch spec creation, workspace resolution and
-`batch_spec_workspace_creator` do (`shared/spec/batch-exec.md` §1, §5.3):
+`batch_spec_workspace_creator` do (`internal/batches/service`, `internal/batches/background`):
 1. parse and validate the spec (every error at once, src-cli's texts);
 2. resolve workspaces (`executor.sandbox.workspaces`);
 3. look the secrets up: each pass-through step env name is an executor secret (given with the
@@ -12,7 +12,7 @@ on the `batches` queue, turn finished jobs into cached step results and changese
    path, `onlyFetchWorkspace`, steps, batch change name and description, the secrets as the
    global env), and take entries from step 0 on, stopping at the first miss. A hit for the
    last such step builds the changeset specs at once: no job. Otherwise one job is enqueued
-   (`executor-protocol.md` §8.5, V1): `input.json` (`WorkspacesExecutionInput`, with
+   (V1 payload, `internal/executor/types/job.go`): `input.json` (`WorkspacesExecutionInput`, with
    `cachedStepResultFound`/`cachedStepResult` on a partial hit), `repositoryDirectory:
    repository`, `shallowClone`, `sparseCheckout: [<path>/*]` with `onlyFetchWorkspace`, the
    secrets as cliStep env and `redactedValues`, and the single cliStep

@@ -1,7 +1,7 @@
 """Changeset specs from a workspace's final step result, as Sourcegraph builds them.
 
 Owns `build_changeset_specs` (src-cli `lib/batches/changeset_specs.go BuildChangesetSpecs`, as
-called by `cache.ChangesetSpecsFromCache`; `shared/spec/batch-exec.md` §4.3, §4.4):
+called by `cache.ChangesetSpecsFromCache`):
 - an empty diff builds nothing;
 - `title`, `body`, `branch`, `commit.message` and the author are rendered with the
   changeset-template context (§2.4) and trimmed; without `commit.author` the author is

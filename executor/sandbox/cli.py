@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         client(name, text).add_argument("id", type=int)
     client("cancel", "cancel a job").add_argument("id", type=int)
     client("executors", "list executors seen by heartbeat")
+    # Parsed by `batch_cli` (main hands them over first); listed here so `--help` shows them.
+    sub.add_parser("batch", help="apply or show a batch spec (batch apply|show)", add_help=False)
+    sub.add_parser("secret", help="executor secrets (secret set|list)", add_help=False)
     return parser
 
 

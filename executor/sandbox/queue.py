@@ -1,4 +1,4 @@
-"""The queue routes under `/.executors/queue/` (`shared/spec/executor-protocol.md` §2.4, §8).
+"""The queue routes under `/.executors/queue/` (Sourcegraph's `executorqueue/handler`).
 
 Single-queue: `/{queue}/dequeue`, `/{queue}/heartbeat` (executor token) and
 `/{queue}/addExecutionLogEntry|updateExecutionLogEntry|markComplete|markErrored|markFailed`

@@ -1,7 +1,7 @@
 """The sandbox's job store: jobs and job tokens (registry tables come from `registry`).
 
 It reproduces the semantics of Sourcegraph's dbworker store and executor tables
-(`shared/spec/executor-protocol.md` §8.1 job tokens, §8.2, §8.3):
+(`internal/database/dbworker/store`, `internal/executor/store`, `executor_job_tokens`):
 - FIFO dequeue by `(queued_at, id)` inside `BEGIN IMMEDIATE`, so when several executors race,
   exactly one of them wins each job (SQLite's write lock plays `FOR UPDATE SKIP LOCKED`);
 - heartbeat, log entries and mark calls only touch `processing` rows owned by the caller;

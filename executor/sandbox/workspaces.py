@@ -1,8 +1,8 @@
 """Workspace resolution: which (repository, branch, path) a batch spec runs in, over the
 repositories the sandbox hosts.
 
-Follows Sourcegraph's server-side resolver (`internal/batches/service/workspace_resolver.go`,
-`shared/spec/batch-exec.md` §1.3, §1.4) on a small, documented search subset:
+Follows Sourcegraph's server-side resolver (`internal/batches/service/workspace_resolver.go`)
+on a small, documented search subset:
 
 `on: - repository: NAME [branch: B | branches: [B, …]]`
     The hosted repository NAME at its default branch (the hosted `HEAD`), or at each named

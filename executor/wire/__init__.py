@@ -1,6 +1,6 @@
 """Every payload of Sourcegraph's executor queue API, named and shaped as on the wire.
 
-Sources (see `shared/spec/executor-protocol.md` §2.5, §3): `internal/executor/types/http.go`,
+Sources: `internal/executor/types/http.go`,
 `internal/executor/types/job.go`, `internal/executor/store.go`.
 
 Decoding follows Go's `encoding/json` as the frontend and executor use it:
@@ -14,7 +14,7 @@ Decoding follows Go's `encoding/json` as the frontend and executor use it:
 Encoding follows Go's marshal order (field order below) and `omitempty` (listed per model in
 `_omitempty`). Job file content is plain text in v1 payloads and base64 in v2 payloads.
 
-The models live in `wire_base`, `wire_job` and `wire_requests`, and `wire_decode` decodes a
+The models live in `base`, `job` and `requests`, and `decode` decodes a
 dequeued job (naming the bad field, and the job itself when a payload is malformed but still
 identifies it); this module is their one import path. Imports nothing else from the project;
 knows no HTTP and no Docker.

@@ -1,7 +1,7 @@
 """One job from start to end: workspace, docker steps, cliSteps, teardown, final log flush.
 
 The only place where workspace, runtime, logstream and the batch engine meet
-(`shared/spec/executor-protocol.md` §4, §5, §7.2). Order of the end-of-job actions is
+(Sourcegraph's `cmd/executor/internal/worker/handler.go`). Order of the end-of-job actions is
 Sourcegraph's: runtime cleanup, then the `teardown.fs` entry, then the logger's flush; the
 worker sends the mark afterwards. Cleanup runs even when the job is cancelled (deadline,
 heartbeat cancel, second signal), shielded from further cancellation, and its errors are added

@@ -1,7 +1,7 @@
 """The poll loop: dequeue, run up to N handlers, heartbeat, cancel, drain, mark.
 
-Modelled on Sourcegraph's generic `internal/workerutil/worker.go` (`shared/spec/
-executor-protocol.md` §6, §7): the loop is blind to Docker, git, HTTP and what a job means.
+Modelled on Sourcegraph's generic `internal/workerutil/worker.go`: the loop is blind to Docker,
+git, HTTP and what a job means.
 It drives a `Store` (the queue API client satisfies it) and a `Handler` (one job's work).
 
 - Dequeue every `poll_interval` (with ±20 % jitter so a fleet does not poll in lockstep), at

@@ -83,3 +83,15 @@ def test_serve_refuses_without_token(
     monkeypatch.delenv("EXECUTOR_FRONTEND_PASSWORD", raising=False)
     assert main(["serve", "--port", "0"]) == 2
     assert "refusing to start without a token" in capsys.readouterr().out
+
+
+def test_help_lists_batch_and_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "batch" in out.split("options:")[0] and "secret" in out.split("options:")[0]
+    for command in ("batch", "secret"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert f"usage: executor sandbox {command}" in capsys.readouterr().out

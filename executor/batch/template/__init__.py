@@ -5,8 +5,8 @@ semantics and error texts (`lexer`, `parse`, `exec`, `funcs`, `printing`, `print
 Sourcegraph helpers (`sg_funcs`, `glob`), the step and changeset contexts (`step_context`)
 and the static pre-evaluation of `if:` (`partial_eval`). Knows nothing of how steps run.
 
-Specs: /work/shared/spec/go-template.md and batch-exec.md §2. Facts taken from Go's and
-src-cli's sources are noted, with their source file, in each module's docstring.
+Facts taken from Go's (`text/template`, `text/template/parse`, `fmt`) and src-cli's
+(`lib/batches/template`) sources are noted, with their source file, in each module's docstring.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ variables, and the execution-error format
 `template: NAME:LINE:COL: executing "NAME" at <NODE>: MESSAGE`. Knows nothing of control
 structures, which `exec.py` walks on top of this class.
 
-Facts (Go `text/template/exec.go`, go-template.md §3.3-§3.5 and §5.2):
+Facts (Go `text/template/exec.go`):
 - The node named in an error is the last one the evaluator "was at": for a missing key reached
   through a function chain (`outputs.x`) that is the identifier; for `.a.b` it is the field
   node, whose position is that of its second segment.

@@ -4,7 +4,7 @@ Owns: text and action output (`printableValue`: an invalid value prints `<no val
 `if`/`with`/`range`/`break`/`continue`/`template`, and `execute`. Expression evaluation and
 the error format live in `evaluator.py`. Knows nothing of Sourcegraph.
 
-Facts (Go `text/template/exec.go`, go-template.md §3.7):
+Facts (Go `text/template/exec.go`):
 - `if`/`with`/`range` drop the variables they declared when they finish; `range` also drops
   the body's variables after every iteration.
 - `range` visits maps in sorted key order, gives one variable the *element* and two the

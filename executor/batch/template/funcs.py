@@ -1,7 +1,7 @@
 """Go `text/template`'s builtin functions (`funcs.go builtins()`).
 
 Owns: `and or not eq ne lt le gt ge len index slice print printf println html js urlquery
-call` with Go's argument rules and error texts (go-template.md §3.8, §3.9, Go 1.26 wording).
+call` with Go's argument rules and error texts (Go 1.26 wording).
 `and`/`or` short-circuit inside the evaluator; here they only declare their signature.
 Knows nothing of Sourcegraph's helpers (see `sg_funcs.py`).
 """

@@ -3,7 +3,7 @@
 Owns: compiling a gobwas pattern (lexer rules and compile errors) into a matcher. Knows
 nothing of templates.
 
-Facts (gobwas/glob `syntax/lexer/lexer.go`, `compiler`, `match`; go-template.md §6.3):
+Facts (gobwas/glob `syntax/lexer/lexer.go`, `compiler`, `match`):
 - `*` and `**` match any run of characters, `/` and newlines included (no separators are
   configured by Sourcegraph); `?` matches one character; `[abc]`, `[!abc]`, `[a-z]`,
   `[!a-z]` are classes; `{a,b}` alternatives nest; `\\c` is a literal `c`; a lone trailing

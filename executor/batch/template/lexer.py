@@ -3,7 +3,7 @@
 Owns: turning template text into items (text, delimiters, comments, and the tokens inside an
 action), including trim markers and Go's literal syntax. Knows nothing of parsing or values.
 
-Facts from Go's `text/template/parse/lex.go` (go-template.md §1):
+Facts from Go's `text/template/parse/lex.go`:
 - Actions are found by plain substring search for the left delimiter; a lone right delimiter
   in text is text. Inside an action, the right delimiter is recognised only at a token start,
   so `}}` inside a string literal is not a delimiter.

@@ -3,7 +3,7 @@
 Owns: Go's `parse.newNumber` rules and strconv's literal syntax (base prefixes `0x 0o 0b`,
 leading-0 octal, `_` separators, hex floats, imaginary and complex constants, runes).
 
-Facts (Go `parse/node.go newNumber`, go-template.md §1.4):
+Facts (Go `parse/node.go newNumber`):
 - Integers are tried first (`ParseUint`, `ParseInt` with base 0); a float parse only follows
   if both fail. A text that parses only as a float but has none of `.eEpP` is
   `integer overflow: "08"`; a float out of range is `illegal number syntax: "1e400"`.

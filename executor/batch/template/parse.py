@@ -4,7 +4,7 @@ Owns: Go `parse.go`'s top level (`parse`, `define`, `itemList`, `textOrAction`, 
 `if`/`with`/`range`/`else`/`end`/`break`/`continue`/`template`/`block`, variable scope, and the
 `Tree` result. Expressions come from `parse_expr.ExprParser`. Knows nothing of evaluation.
 
-Facts (Go `text/template/parse/parse.go`, go-template.md §2.1-§2.3):
+Facts (Go `text/template/parse/parse.go`):
 - Variables declared in a control pipeline are visible in both branches; everything declared
   after `if`/`with`/`range` is dropped at its `end`.
 - `else if` / `else with` (Go 1.23+) are sugar for a nested `if`/`with` sharing the outer

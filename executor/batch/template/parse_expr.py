@@ -5,7 +5,7 @@ Owns: Go `parse.go`'s `pipeline`/`command`/`operand`/`term`, parse-time name che
 parse-error format `template: NAME:LINE: MESSAGE`. `parse.py` adds templates, actions and
 control structures on top of `ExprParser`.
 
-Facts (Go `text/template/parse/parse.go`, go-template.md §2.2):
+Facts (Go `text/template/parse/parse.go`):
 - Unknown function names and undeclared `$variables` are parse errors
   (`function "x" not defined`, `undefined variable "$x"`); Batch Changes variables are
   functions, so a misspelt top-level variable fails here.

@@ -1,9 +1,9 @@
 """Go `fmt` `%v` printing of template values, plus `Sprint`/`Sprintln`.
 
-Owns: how a value becomes text when a template prints it (go-template.md §4). `printf` verbs
+Owns: how a value becomes text when a template prints it. `printf` verbs
 live in `printf.py`; this module knows nothing of templates.
 
-Facts carried over from Go (sources in go-template.md §4):
+Facts carried over from Go (`fmt/print.go`, `fmt/format.go`, `strconv/ftoa.go`):
 - float64 `%v` is `%g` with the *shortest* round-trip digits. It switches to exponent form
   when the decimal exponent is < -4 or >= 6 (not 21, the JSON/JavaScript threshold): strconv
   `formatDigits` says "if precision was the shortest possible, use precision 6 for this

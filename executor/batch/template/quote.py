@@ -2,7 +2,7 @@
 
 Owns: decoding template string/char literals and producing `%q` text. Knows nothing else.
 
-Facts (Go `strconv/quote.go`, go-template.md §1.4):
+Facts (Go `strconv/quote.go`):
 - Escapes are `\\a \\b \\f \\n \\r \\t \\v \\\\`, the quote character itself, `\\ooo` (3 octal
   digits, value <= 255), `\\xhh`, `\\uhhhh`, `\\Uhhhhhhhh`. Anything else, including `\\'`
   inside a double-quoted string, is `invalid syntax`.

@@ -3,7 +3,7 @@
 Owns: the helper FuncMap of src-cli `lib/batches/template/templating.go` (`builtins`), with
 the Go parameter types that decide which arguments are accepted. Knows nothing of contexts.
 
-Facts (src-cli `templating.go`, go-template.md §6.3):
+Facts (src-cli `templating.go`):
 - `join` is `strings.Join(elems []string, sep string)`: JSON/YAML arrays (`[]interface {}`)
   are rejected with `wrong type for value; expected []string; got []interface {}`.
 - `split` is `strings.Split`: `split "" ","` is `[""]` (prints `[]`), an empty separator
@@ -13,7 +13,7 @@ Facts (src-cli `templating.go`, go-template.md §6.3):
 - `matches in pattern` is gobwas/glob `Compile(pattern).Match(in)`; a bad pattern is
   `error calling matches: <msg>`.
 - Not ported: `shellquote_join`/`shellquote_split`, which exist only in an unmerged src-cli
-  branch (VULN-91, batch-exec.md §0); `main` renders file lists unquoted.
+  branch (VULN-91); `main` renders file lists unquoted.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ variable tree each exposes, and `render_step_template`, `eval_step_condition`,
 `render_changeset_template_field`, `validate_batch_spec_template`. Knows nothing of how
 steps run; callers fill the contexts with plain values.
 
-Facts (src-cli `lib/batches/template/templating.go`, batch-exec.md §2.3-§2.6):
+Facts (src-cli `lib/batches/template/templating.go`):
 - Variables are niladic *functions* returning maps (`ToFuncMap`), so `repository.name` is a
   call plus a map lookup: an unknown top-level name is a parse error, an unknown key an
   execution error. Dot is the context struct itself, so `.Repository.Name` works too.

@@ -4,7 +4,7 @@ Owns: the mapping from Python values to the Go types `text/template` sees (their
 they appear in error messages), the "invalid value" sentinel, interface boxing, and Go
 truthiness. Knows nothing of lexing, parsing or Sourcegraph.
 
-Mapping (go-template.md §3.1):
+Mapping:
 
 | Python                        | Go type                        |
 | ----------------------------- | ------------------------------ |
@@ -148,7 +148,7 @@ def type_name(value: object) -> str:
 
 
 def is_true(value: object) -> bool:
-    """Go template truthiness (`isTrue` after `indirectInterface`, go-template.md §3.6)."""
+    """Go template truthiness (`isTrue` after `indirectInterface`)."""
     value = unbox(value)
     if value is NO_VALUE or value is None:
         return False
