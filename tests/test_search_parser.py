@@ -1,0 +1,107 @@
+"""Sourcegraph's own parser test cases, ported as data (`tests/fixtures/search_query/
+parser_test.json`, from `internal/search/query/parser_test.go`), run against
+`executor.sandbox.search.parser`. Pure and fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from executor.sandbox.search.parser import (
+    Labels,
+    Node,
+    Operator,
+    Parameter,
+    Pattern,
+    QueryError,
+    SearchType,
+    _H,
+    _Parser,
+    parse,
+    parse_grammar,
+    scan_balanced_pattern,
+    scan_delimited,
+    scan_field,
+    tree_string,
+)
+
+CASES: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "search_query" / "parser_test.json").read_text()
+)
+
+
+def _cases(name: str) -> list[Any]:
+    cases: list[Any] = CASES[name]["cases"]
+    return cases
+
+
+def _outcome(fn: Any, query: str) -> str:
+    try:
+        return tree_string(fn(query))
+    except QueryError as err:
+        return str(err)
+
+
+def _labels(nodes: list[Node]) -> Labels:
+    found = Labels.NONE
+    for node in nodes:
+        if isinstance(node, Operator):
+            found |= _labels(list(node.operands))
+        else:
+            found |= node.labels
+    return found
+
+
+@pytest.mark.parametrize(("query", "grammar", "heuristic"), _cases("TestParse"))
+def test_parse(query: str, grammar: str, heuristic: str) -> None:
+    got_grammar = _outcome(parse_grammar, query)
+    got_heuristic = _outcome(lambda q: parse(q, SearchType.REGEX), query)
+    assert got_grammar == grammar
+    assert ("Same" if got_heuristic == got_grammar else got_heuristic) == heuristic
+
+
+@pytest.mark.parametrize(("query", "expected"), _cases("TestParseAndOrLiteral"))
+def test_parse_literal(query: str, expected: str) -> None:
+    try:
+        nodes = parse(query, SearchType.LITERAL)
+    except QueryError as err:
+        assert f"ERROR: {err}" == expected
+        return
+    assert f"{tree_string(nodes)} ({','.join(_labels(nodes).names())})" == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), _cases("TestScanField"))
+def test_scan_field(text: str, expected: list[Any]) -> None:
+    assert list(scan_field(text)) == expected
+
+
+@pytest.mark.parametrize(("text", "delimiter", "value", "error"), _cases("TestScanDelimited"))
+def test_scan_delimited(text: str, delimiter: str, value: str, error: str) -> None:
+    try:
+        got, _ = scan_delimited(text, True, delimiter)
+    except QueryError as err:
+        assert str(err) == error
+        return
+    assert (got, error) == (value, "")
+
+
+@pytest.mark.parametrize(("text", "expected"), _cases("TestScanBalancedPattern"))
+def test_scan_balanced_pattern(text: str, expected: str) -> None:
+    value, _, ok = scan_balanced_pattern(text)
+    assert (value if ok else "ERROR") == expected
+
+
+@pytest.mark.parametrize(("text", "node", "labels"), _cases("TestParseParameterList"))
+def test_parse_leaves(text: str, node: list[Any], labels: str) -> None:
+    # The test names parensAsPatterns, which newer parsers split off as balancedPattern.
+    heuristics = _H.PARENS_AS_PATTERNS | _H.BALANCED_PATTERN | _H.ALLOW_DANGLING_PARENS
+    parser = _Parser(text, heuristics, SearchType.REGEX)
+    first = parser.parse_leaves(Labels.Regexp)[0]
+    assert isinstance(first, Pattern | Parameter)
+    name = first.field if isinstance(first, Parameter) else None
+    assert [name, first.value, first.negated] == node
+    if isinstance(first, Pattern) or labels:
+        assert ",".join(first.labels.names()) == labels
