@@ -1,6 +1,6 @@
 """Sourcegraph's own parser test cases, ported as data (`tests/fixtures/search_query/
 parser_test.json`, from `internal/search/query/parser_test.go`), run against
-`executor.sandbox.search.parser`. Pure and fast."""
+`executor.sandbox.search` (parser, scanner, tree). Pure and fast."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from executor.sandbox.search.parser import (
+from executor.sandbox.search.parser import Heuristics, Parser, parse, parse_grammar
+from executor.sandbox.search.scanner import scan_balanced_pattern, scan_delimited, scan_field
+from executor.sandbox.search.tree import (
     Labels,
     Node,
     Operator,
@@ -18,13 +20,6 @@ from executor.sandbox.search.parser import (
     Pattern,
     QueryError,
     SearchType,
-    _H,
-    _Parser,
-    parse,
-    parse_grammar,
-    scan_balanced_pattern,
-    scan_delimited,
-    scan_field,
     tree_string,
 )
 
@@ -97,8 +92,12 @@ def test_scan_balanced_pattern(text: str, expected: str) -> None:
 @pytest.mark.parametrize(("text", "node", "labels"), _cases("TestParseParameterList"))
 def test_parse_leaves(text: str, node: list[Any], labels: str) -> None:
     # The test names parensAsPatterns, which newer parsers split off as balancedPattern.
-    heuristics = _H.PARENS_AS_PATTERNS | _H.BALANCED_PATTERN | _H.ALLOW_DANGLING_PARENS
-    parser = _Parser(text, heuristics, SearchType.REGEX)
+    heuristics = (
+        Heuristics.PARENS_AS_PATTERNS
+        | Heuristics.BALANCED_PATTERN
+        | Heuristics.ALLOW_DANGLING_PARENS
+    )
+    parser = Parser(text, heuristics, SearchType.REGEX)
     first = parser.parse_leaves(Labels.Regexp)[0]
     assert isinstance(first, Pattern | Parameter)
     name = first.field if isinstance(first, Parameter) else None

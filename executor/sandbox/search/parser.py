@@ -1,8 +1,8 @@
 """Sourcegraph's search query grammar: the scanner, the parser with its heuristics, and the
 parse tree.
 
-A port of `internal/search/query` (`parser.go`, `labels.go`, `fields.go`, the `Hoist`
-heuristic of `transformer.go` and the partition helpers of `validate.go`):
+A port of the parser of `internal/search/query/parser.go` (scanners in `scanner.py`, the
+tree in `tree.py`):
 
     OrTerm     → AndTerm { OR AndTerm }
     AndTerm    → Term { AND Term }
@@ -19,391 +19,51 @@ parenthesis taken literally (`allowDanglingParens`), as Sourcegraph does, before
 its own error texts. Explicit parentheses around a group disable the `Hoist` heuristic, as in
 the parser version whose `parser_test.go` the fixtures come from.
 
-`Node.go_string()` prints a tree as Sourcegraph's `String()` methods do (Go's `strconv.Quote`),
-which is how the ported test fixtures state their expected trees.
-
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
-__all__ = [
-    "ALIASES",
-    "ALL_FIELDS",
-    "And",
-    "Concat",
-    "Labels",
-    "Node",
-    "Operator",
-    "OperatorKind",
-    "Or",
-    "Parameter",
-    "Pattern",
-    "QueryError",
-    "SearchType",
-    "go_quote",
-    "hoist",
-    "is_pattern_expression",
-    "new_operator",
-    "parse",
-    "partition_search_pattern",
-    "scan_balanced_pattern",
-    "scan_delimited",
-    "scan_field",
-    "tree_string",
-]
+from executor.sandbox.search.scanner import (
+    scan_any_pattern,
+    scan_balanced_pattern,
+    scan_delimited,
+    scan_field,
+    scan_predicate,
+    scan_value,
+)
+from executor.sandbox.search.tree import (
+    And,
+    Concat,
+    Labels,
+    Node,
+    Operator,
+    Or,
+    Parameter,
+    Pattern,
+    QueryError,
+    SearchType,
+    contains_pattern,
+    exists,
+    hoist,
+    new_operator,
+)
 
-
-class QueryError(ValueError):
-    """The query cannot be parsed or validated; the message is Sourcegraph's."""
+__all__ = ["Heuristics", "Parser", "parse", "parse_grammar"]
 
 
 class _ExpectedOperand(QueryError):
     """`ExpectedOperand`: triggers the fallback parser."""
 
 
-class SearchType(enum.Enum):
-    """`SearchType` in `types.go`, by the `patterntype:` value that selects it."""
-
-    STANDARD = "standard"
-    LITERAL = "literal"
-    REGEX = "regexp"
-    STRUCTURAL = "structural"
-    KEYWORD = "keyword"
-    LUCKY = "lucky"
-
-
-class Labels(enum.IntFlag):
-    """`labels.go`: annotations on nodes."""
-
-    NONE = 0
-    Literal = enum.auto()
-    Regexp = enum.auto()
-    Quoted = enum.auto()
-    HeuristicParensAsPatterns = enum.auto()
-    HeuristicDanglingParens = enum.auto()
-    HeuristicHoisted = enum.auto()
-    Structural = enum.auto()
-    IsPredicate = enum.auto()
-    IsAlias = enum.auto()
-    Standard = enum.auto()
-    QuotesAsLiterals = enum.auto()
-
-    def names(self) -> list[str]:
-        """Sorted label names, `["None"]` when empty (`labels.String()`)."""
-        found = sorted(m.name or "" for m in Labels if m.value and self & m)
-        return found or ["None"]
-
-
-# `fields.go`: every field name the scanner recognises, and the aliases.
-ALL_FIELDS = frozenset(
-    {
-        "case", "repo", "r", "context", "g", "file", "f", "path", "fork", "archived", "lang",
-        "l", "language", "type", "patterntype", "content", "visibility", "repohasfile",
-        "repohascommitafter", "before", "until", "after", "since", "author", "committer",
-        "message", "m", "msg", "index", "count", "timeout", "rule", "rev", "revision",
-        "select",
-    }
-)  # fmt: skip
-ALIASES = {
-    "r": "repo",
-    "f": "file",
-    "path": "file",
-    "l": "lang",
-    "language": "lang",
-    "since": "after",
-    "until": "before",
-    "m": "message",
-    "msg": "message",
-    "revision": "rev",
-}
-
-# `predicate.go`: predicate names per field (`repo:has.file(...)`).
-PREDICATES = {
-    "repo": frozenset(
-        {
-            "contains.file", "has.file", "contains.path", "has.path", "contains.content",
-            "has.content", "contains.commit.after", "has.commit.after", "has.description",
-            "has.tag", "has", "has.key", "has.meta", "has.topic", "dependencies", "deps",
-            "dependents", "revdeps",
-        }
-    ),
-    "file": frozenset({"contains.content", "has.content", "has.owner", "has.contributor"}),
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A search pattern fragment."""
-
-    value: str
-    negated: bool = False
-    labels: Labels = Labels.NONE
-    start: int = 0
-    end: int = 0
-
-    def go_string(self) -> str:
-        if self.negated:
-            return f"(not {go_quote(self.value)})"
-        return go_quote(self.value)
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """`field:value`, `-field:value` (negated)."""
-
-    field: str
-    value: str
-    negated: bool = False
-    labels: Labels = Labels.NONE
-    start: int = 0
-    end: int = 0
-
-    def go_string(self) -> str:
-        if self.field == "":
-            text = self.value
-        elif self.negated:
-            text = f"-{self.field}:{self.value}"
-        else:
-            text = f"{self.field}:{self.value}"
-        return go_quote(text)
-
-
-class OperatorKind(enum.Enum):
-    OR = "or"
-    AND = "and"
-    CONCAT = "concat"
-
-
-Or, And, Concat = OperatorKind.OR, OperatorKind.AND, OperatorKind.CONCAT
-
-
-@dataclass(frozen=True)
-class Operator:
-    kind: OperatorKind
-    operands: tuple[Node, ...] = field(default_factory=tuple)
-
-    def go_string(self) -> str:
-        return f"({self.kind.value} {' '.join(n.go_string() for n in self.operands)})"
-
-
-Node = Pattern | Parameter | Operator
-
-
-def tree_string(nodes: Sequence[Node]) -> str:
-    """`Q.String()`: top-level nodes joined by spaces."""
-    return " ".join(n.go_string() for n in nodes)
-
-
-def go_quote(text: str) -> str:
-    """Go's `strconv.Quote`."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_GO_ESCAPES["\v"] = "\\v"
-
-
-# -- scanners ------------------------------------------------------------------------------
-
-
-def scan_field(buf: str) -> tuple[str, bool, int]:
-    """`ScanField`: an optional `-`, letters, `:`; only known fields. (field, negated, len)."""
-    if not buf or not (buf[0] == "-" or _is_letter(buf[0])):
-        return "", False, 0
-    i = 1
-    while i < len(buf) and _is_letter(buf[i]):
-        i += 1
-    if i >= len(buf) or buf[i] != ":" or buf[:i] == "-":
-        return "", False, 0
-    name = buf[:i]
-    negated = name.startswith("-")
-    if negated:
-        name = name[1:]
-    if name.lower() not in ALL_FIELDS:
-        return "", False, 0
-    return name, negated, i + 1
-
-
-def _is_letter(ch: str) -> bool:
-    return ("a" <= ch <= "z") or ("A" <= ch <= "Z")
-
-
-def scan_any_pattern(buf: str) -> tuple[str, int]:
-    """`ScanAnyPattern`: everything up to whitespace."""
-    i = 0
-    while i < len(buf) and not buf[i].isspace():
-        i += 1
-    return buf[:i], i
-
-
-def scan_value(buf: str, allow_dangling_parens: bool) -> tuple[str, int]:
-    """`ScanValue`: up to whitespace or (unless allowed) a parenthesis; keeps `\\x` escapes."""
-    out: list[str] = []
-    i = 0
-    while i < len(buf):
-        ch = buf[i]
-        if ch.isspace():
-            break
-        if ch in "()":
-            if allow_dangling_parens:
-                out.append(ch)
-                i += 1
-                continue
-            break
-        if ch == "\\" and i + 1 < len(buf):
-            out.append(buf[i : i + 2])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out), i
-
-
-def _keep_scanning(rest: str) -> bool:
-    if scan_field(rest)[0]:
-        return False
-    head = rest[:4].lower()
-    return not (head.startswith("and ") or head.startswith("or ") or head.startswith("not "))
-
-
-def scan_balanced_pattern(buf: str) -> tuple[str, int, bool]:
-    """`ScanBalancedPattern`: a pattern whose parentheses balance and hold no field or
-    operator, e.g. `myFunction(arg1, arg2)`."""
-    if not _keep_scanning(buf):
-        return "", 0, False
-    out: list[str] = []
-    balanced = 0
-    i = 0
-    while i < len(buf):
-        ch = buf[i]
-        if ch.isspace() and balanced == 0:
-            break
-        i += 1
-        if ch == "(":
-            if not _keep_scanning(buf[i:]):
-                return "", 0, False
-            balanced += 1
-            out.append(ch)
-        elif ch == ")":
-            balanced -= 1
-            if balanced < 0:
-                i -= 1
-                balanced = 0
-                break
-            out.append(ch)
-        elif ch.isspace():
-            if not _keep_scanning(buf[i:]):
-                return "", 0, False
-            out.append(ch)
-        elif ch == "\\":
-            if i < len(buf):
-                out.append("\\" + buf[i])
-                i += 1
-                continue
-            out.append(ch)
-        else:
-            out.append(ch)
-    return "".join(out), i, balanced == 0
-
-
-def scan_delimited(buf: str, strict: bool, delimiter: str) -> tuple[str, int]:
-    """`ScanDelimited`: a value in `delimiter`s with escapes; raises QueryError."""
-    assert buf[:1] == delimiter, "scan_delimited expects the buffer to start with the delimiter"
-    out: list[str] = []
-    i = 1
-    closed = False
-    while i < len(buf):
-        ch = buf[i]
-        i += 1
-        if ch == delimiter:
-            closed = True
-            break
-        if ch != "\\":
-            out.append(ch)
-            continue
-        if i >= len(buf):
-            raise QueryError("unterminated escape sequence")
-        ch = buf[i]
-        i += 1
-        if ch in "abfv":
-            out.append("\\" + ch)
-        elif ch in _DELIMITED_ESCAPES:
-            out.append(_DELIMITED_ESCAPES[ch])
-        elif ch in ("\\", delimiter):
-            out.append(ch)
-        elif strict:
-            raise QueryError("unrecognized escape sequence")
-        else:
-            out.append("\\" + ch)
-        if i >= len(buf):
-            raise QueryError(f"unterminated literal: expected {delimiter}")
-    if not closed:
-        raise QueryError(f"unterminated literal: expected {delimiter}")
-    return "".join(out), i
-
-
-_DELIMITED_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
-
-
-def _scan_balanced_parens(buf: str) -> tuple[str, int, bool]:
-    balance = 1
-    i = 1
-    while balance:
-        if i >= len(buf):
-            return "", 0, False
-        ch = buf[i]
-        i += 1
-        if ch == "(":
-            balance += 1
-        elif ch == ")":
-            balance -= 1
-        elif ch == "\\":
-            i += 1
-    return buf[:i], i, True
-
-
-def scan_predicate(name: str, buf: str) -> tuple[str, int, bool]:
-    """`ScanPredicate`: `has.file(...)` after a field with registered predicates."""
-    table = PREDICATES.get(ALIASES.get(name, name))
-    if table is None:
-        return "", 0, False
-    i = 0
-    while i < len(buf) and (buf[i].isalpha() or buf[i] == "."):
-        i += 1
-    predicate = buf[:i]
-    if predicate not in table or buf[i : i + 1] != "(":
-        return "", 0, False
-    params, advance, ok = _scan_balanced_parens(buf[i:])
-    if not ok:
-        return "", 0, False
-    return predicate + params, i + advance, True
-
-
 # -- the parser ----------------------------------------------------------------------------
 
 
-class _H(enum.IntFlag):
+class Heuristics(enum.IntFlag):
     """Parser heuristics (`heuristics` in `parser.go`)."""
 
     NONE = 0
@@ -429,8 +89,8 @@ _NOT_EXPRESSION = (
 )
 
 
-class _Parser:
-    def __init__(self, buf: str, heuristics: _H, leaf: SearchType) -> None:
+class Parser:
+    def __init__(self, buf: str, heuristics: Heuristics, leaf: SearchType) -> None:
         self.buf = buf
         self.heuristics = heuristics
         self.pos = 0
@@ -533,7 +193,7 @@ class _Parser:
             found = self.parse_string_quotes()
             if found is not None:
                 return found
-        if self.heuristics & _H.BALANCED_PATTERN:
+        if self.heuristics & Heuristics.BALANCED_PATTERN:
             value, advance, ok = scan_balanced_pattern(self.buf[self.pos :])
             if ok:
                 pattern = Pattern(value, False, label, self.pos, self.pos + advance)
@@ -541,11 +201,11 @@ class _Parser:
                 return pattern
         start = self.pos
         if label & Labels.Regexp:
-            dangling = bool(self.heuristics & _H.ALLOW_DANGLING_PARENS)
+            dangling = bool(self.heuristics & Heuristics.ALLOW_DANGLING_PARENS)
             value, advance = scan_value(self.buf[self.pos :], dangling)
         else:
             value, advance = scan_any_pattern(self.buf[self.pos :])
-        if self.heuristics & _H.ALLOW_DANGLING_PARENS:
+        if self.heuristics & Heuristics.ALLOW_DANGLING_PARENS:
             label |= Labels.HeuristicDanglingParens
         self.pos += advance
         return Pattern(value, False, label, start, self.pos)
@@ -562,13 +222,13 @@ class _Parser:
     def parse_leaves(self, label: Labels) -> list[Node]:
         nodes: list[Node] = []
         start = self.pos
-        dangling = bool(self.heuristics & _H.ALLOW_DANGLING_PARENS)
+        dangling = bool(self.heuristics & Heuristics.ALLOW_DANGLING_PARENS)
         while True:
             self.skip_spaces()
             if self.done():
                 break
             if self.match("(") and not dangling:
-                if self.heuristics & _H.PARENS_AS_PATTERNS:
+                if self.heuristics & Heuristics.PARENS_AS_PATTERNS:
                     value, advance, ok = scan_balanced_pattern(self.buf[self.pos :])
                     if ok:
                         if label & Labels.Literal:
@@ -578,7 +238,7 @@ class _Parser:
                         continue
                 self.expect("(")
                 self.balanced += 1
-                self.heuristics |= _H.DISAMBIGUATED
+                self.heuristics |= Heuristics.DISAMBIGUATED
                 nodes.extend(self.parse_or())
             elif self.match(")") and not dangling:
                 if self.balanced <= 0:
@@ -586,9 +246,9 @@ class _Parser:
                         raise QueryError(_UNCLEAR_PARENS_KEYWORD)
                     raise QueryError(_UNCLEAR_PARENS)
                 self.balanced -= 1
-                self.heuristics |= _H.DISAMBIGUATED
+                self.heuristics |= Heuristics.DISAMBIGUATED
                 if not nodes:
-                    if self.heuristics & _H.EMPTY_PARENS:
+                    if self.heuristics & Heuristics.EMPTY_PARENS:
                         labels = Labels.Literal | Labels.HeuristicParensAsPatterns
                         nodes = [Pattern("()", False, labels, start, self.pos)]
                     else:
@@ -652,143 +312,13 @@ def _partition_parameters(nodes: list[Node]) -> list[Node]:
     patterns: list[Node] = []
     params: list[Node] = []
     for node in nodes:
-        if isinstance(node, Pattern) or (isinstance(node, Operator) and _contains_pattern(node)):
+        if isinstance(node, Pattern) or (isinstance(node, Operator) and contains_pattern(node)):
             patterns.append(node)
         else:
             params.append(node)
     if len(patterns) > 1:
         return new_operator([*params, *new_operator(patterns, Concat)], And)
     return new_operator([*params, *patterns], And)
-
-
-def _reduce(left: list[Node], right: list[Node], kind: OperatorKind) -> tuple[list[Node], bool]:
-    first = left[0]
-    if isinstance(first, Parameter) and first.value == "":
-        return right, True
-    term = right[0]
-    if isinstance(term, Operator):
-        if term.kind is kind:
-            return [*left, *term.operands, *right[1:]], True
-    elif term.value == "":
-        return [*left, *right[1:]], True
-    elif isinstance(first, Operator) and first.kind is kind:
-        return [*first.operands, *right], True
-    if len(right) > 1:
-        reduced, changed = _reduce([right[0]], right[1:], kind)
-        if changed:
-            return [*left, *reduced], True
-    return [*left, *right], False
-
-
-def new_operator(nodes: Sequence[Node], kind: OperatorKind) -> list[Node]:
-    """`NewOperator`: an operator over `nodes`, flattened and with empty nodes removed."""
-    if not nodes:
-        return []
-    if len(nodes) == 1:
-        return [nodes[0]]
-    reduced, changed = _reduce([nodes[0]], list(nodes[1:]), kind)
-    if changed:
-        return new_operator(reduced, kind)
-    return [Operator(kind, tuple(reduced))]
-
-
-# -- tree helpers (validate.go, transformer.go) -------------------------------------------
-
-
-def _exists(nodes: Sequence[Node], predicate: Callable[[Node], bool]) -> bool:
-    for node in nodes:
-        if predicate(node):
-            return True
-        if isinstance(node, Operator) and _exists(node.operands, predicate):
-            return True
-    return False
-
-
-def _contains_pattern(node: Node) -> bool:
-    return _exists([node], lambda n: isinstance(n, Pattern))
-
-
-def is_pattern_expression(nodes: Sequence[Node]) -> bool:
-    """Every leaf is a pattern (`isPatternExpression`)."""
-    return not _exists(nodes, lambda n: isinstance(n, Parameter))
-
-
-_UNPARTITIONABLE = "cannot evaluate: unable to partition pure search pattern"
-
-
-def partition_search_pattern(nodes: Sequence[Node]) -> tuple[list[Parameter], Node | None]:
-    """`PartitionSearchPattern`: (scope parameters, the one pattern expression)."""
-    nodes = list(nodes)
-    if len(nodes) == 1 and isinstance(nodes[0], Operator):
-        term = nodes[0]
-        if term.kind is And and not is_pattern_expression([term]):
-            nodes = list(term.operands)
-        elif term.kind is Or and not is_pattern_expression([term]):
-            raise QueryError(_UNPARTITIONABLE)
-    patterns: list[Node] = []
-    parameters: list[Parameter] = []
-    for node in nodes:
-        if is_pattern_expression([node]):
-            patterns.append(node)
-        elif isinstance(node, Parameter):
-            parameters.append(node)
-        else:
-            raise QueryError(_UNPARTITIONABLE)
-    if len(patterns) > 1:
-        return parameters, Operator(And, tuple(patterns))
-    return parameters, (patterns[0] if patterns else None)
-
-
-def _leaves(node: Node) -> list[Pattern | Parameter]:
-    if isinstance(node, Operator):
-        return [leaf for child in node.operands for leaf in _leaves(child)]
-    return [node]
-
-
-def _naturally_ordered(node: Node, reverse: bool) -> bool:
-    params = [leaf.start for leaf in _leaves(node) if isinstance(leaf, Parameter)]
-    patterns = [leaf.start for leaf in _leaves(node) if isinstance(leaf, Pattern)]
-    if reverse:
-        return min(params, default=1 << 30) > max(patterns, default=0)
-    return max(params, default=0) < min(patterns, default=1 << 30)
-
-
-def _map_patterns(node: Node, fn: Callable[[Pattern], Node]) -> Node:
-    if isinstance(node, Pattern):
-        return fn(node)
-    if isinstance(node, Operator):
-        return Operator(node.kind, tuple(_map_patterns(n, fn) for n in node.operands))
-    return node
-
-
-def hoist(nodes: Sequence[Node]) -> list[Node] | None:
-    """`Hoist`: `repo:foo a or b` → `repo:foo (a or b)`; None where it does not apply."""
-    if len(nodes) != 1 or not isinstance(nodes[0], Operator) or nodes[0].kind is Concat:
-        return None
-    expression = nodes[0]
-    last = len(expression.operands) - 1
-    pattern: list[Node] = []
-    scope: list[Parameter] = []
-    for i, node in enumerate(expression.operands):
-        if i in (0, last):
-            try:
-                scope_part, pattern_part = partition_search_pattern([node])
-            except QueryError:
-                return None
-            if pattern_part is None or not _naturally_ordered(node, i == last and i != 0):
-                return None
-            pattern.append(pattern_part)
-            scope.extend(scope_part)
-            continue
-        if not is_pattern_expression([node]):
-            return None
-        pattern.append(node)
-
-    def hoisted(p: Pattern) -> Node:
-        return replace(p, labels=p.labels | Labels.HeuristicHoisted)
-
-    marked = [_map_patterns(p, hoisted) for p in pattern]
-    return [*scope, *new_operator(marked, expression.kind)]
 
 
 def _validate_pure_literal_pattern(nodes: Sequence[Node], balanced: bool) -> None:
@@ -799,7 +329,7 @@ def _validate_pure_literal_pattern(nodes: Sequence[Node], balanced: bool) -> Non
             and any(isinstance(n, Operator) and n.kind in (Or, And) for n in node.operands)
         )
 
-    if _exists(nodes, impure):
+    if exists(nodes, impure):
         if not balanced:
             raise QueryError(
                 "this literal search query contains unbalanced parentheses. I tried to guess"
@@ -814,7 +344,7 @@ def _validate_pure_literal_pattern(nodes: Sequence[Node], balanced: bool) -> Non
 
 
 def _fallback(query: str, leaf: SearchType) -> list[Node]:
-    parser = _Parser(query, _H.ALLOW_DANGLING_PARENS, leaf)
+    parser = Parser(query, Heuristics.ALLOW_DANGLING_PARENS, leaf)
     nodes = parser.parse_or()
     return new_operator(hoist(nodes) or nodes, And)
 
@@ -823,10 +353,10 @@ def parse(query: str, search_type: SearchType) -> list[Node]:
     """`Parse`: the raw parse tree of `query` (before aliases and pattern joining)."""
     if not query.strip():
         return []
-    heuristics = _H.BALANCED_PATTERN | _H.EMPTY_PARENS
+    heuristics = Heuristics.BALANCED_PATTERN | Heuristics.EMPTY_PARENS
     if search_type is not SearchType.KEYWORD:
-        heuristics |= _H.PARENS_AS_PATTERNS
-    parser = _Parser(query, heuristics, search_type)
+        heuristics |= Heuristics.PARENS_AS_PATTERNS
+    parser = Parser(query, heuristics, search_type)
     try:
         nodes = parser.parse_or()
     except _ExpectedOperand:
@@ -840,7 +370,7 @@ def parse(query: str, search_type: SearchType) -> list[Node]:
             return _fallback(query, search_type)
         except QueryError:
             raise QueryError("unbalanced expression") from None
-    if not parser.heuristics & _H.DISAMBIGUATED:
+    if not parser.heuristics & Heuristics.DISAMBIGUATED:
         nodes = hoist(nodes) or nodes
     if search_type in (SearchType.LITERAL, SearchType.STANDARD):
         _validate_pure_literal_pattern(nodes, parser.balanced == 0)
@@ -851,7 +381,7 @@ def parse_grammar(query: str) -> list[Node]:
     """The grammar alone, without heuristics (`parseAndOrGrammar` in `parser_test.go`)."""
     if not query.strip():
         return []
-    parser = _Parser(query, _H.NONE, SearchType.REGEX)
+    parser = Parser(query, Heuristics.NONE, SearchType.REGEX)
     nodes = parser.parse_or()
     if parser.balanced != 0:
         raise QueryError("unbalanced expression: unmatched closing parenthesis )")
