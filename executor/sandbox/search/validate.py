@@ -1,9 +1,11 @@
 """Sourcegraph's query validation (`internal/search/query/validate.go`), with its texts.
 
 `validateField` (singular fields, negation, booleans, yes/no/only, counts, regexps,
-languages), `validateRepoRevPair`, `validateCommitParameters` and `validatePattern`, on one
-`Basic` query of a plan. Regular expressions are checked with Python's `re`, close to Go's
-RE2 for what queries use; the message names Python's reason.
+languages, select paths of `internal/search/filter/select.go`), `validateRepoRevPair`,
+`validateRepoHasFile`, `validateCommitParameters` and `validatePattern`, on one `Basic` query
+of a plan. Regular expressions compile with Python's `re` after refusing what RE2 lacks
+(lookaround, backreferences); the common errors are worded as Go's `regexp/syntax` words
+them (`missing closing ]`, `missing argument to repetition operator`, …).
 
 Pure: no I/O.
 """
@@ -56,11 +58,65 @@ def parse_bool(value: str) -> bool:
     raise QueryError(f'invalid boolean "{value}"')
 
 
+_PERL_ONLY = re.compile(r"\(\?<?[=!]|\\[1-9]")
+
+
 def compile_regexp(value: str) -> re.Pattern[str]:
+    """Compile `value`, refusing what Go's RE2 refuses, with Go's `regexp/syntax` texts."""
+    perl = _PERL_ONLY.search(value)
+    if perl is not None:
+        text = perl.group()
+        kind = (
+            "invalid escape sequence"
+            if text.startswith("\\")
+            else "invalid or unsupported Perl syntax"
+        )
+        raise QueryError(f"error parsing regexp: {kind}: `{text}`")
     try:
         return re.compile(value)
     except re.error as err:
-        raise QueryError(f"error parsing regexp: {err}: `{value}`") from err
+        raise QueryError(f"error parsing regexp: {_go_reason(err, value)}") from err
+
+
+def _go_reason(err: re.error, value: str) -> str:
+    """Python's reason in Go's words (`regexp/syntax` `ErrorCode` and `Expr`)."""
+    pos = err.pos or 0
+    if err.msg.startswith("unterminated character set"):
+        return f"missing closing ]: `{value[pos:]}`"
+    if err.msg.startswith(("nothing to repeat", "multiple repeat")):
+        return f"missing argument to repetition operator: `{value[pos : pos + 1]}`"
+    if err.msg.startswith("bad escape (end of pattern)"):
+        return "trailing backslash at end of expression: ``"
+    if err.msg.startswith("missing ), unterminated subpattern"):
+        return f"missing closing ): `{value}`"
+    if err.msg.startswith("unbalanced parenthesis"):
+        return f"unexpected ): `{value}`"
+    return f"{err.msg}: `{value}`"
+
+
+# `filter.SelectPathFromString`: the select paths Sourcegraph knows.
+_SELECT = {
+    "repo": set(), "content": set(), "commit": {"diff"}, "file": {"directory", "path", "owners"},
+    "symbol": {
+        "file", "module", "namespace", "package", "class", "method", "property", "field",
+        "constructor", "enum", "interface", "function", "variable", "constant", "string",
+        "number", "boolean", "array", "object", "key", "null", "enum-member", "struct",
+        "event", "operator", "type-parameter",
+    },
+}  # fmt: skip
+_SELECT_DEEP = {("commit", "diff"): {"added", "removed"}}
+
+
+def _validate_select(value: str) -> None:
+    parts = value.split(".")
+    if parts[0] not in _SELECT:
+        raise QueryError(f'invalid field "{parts[0]}" on select path "{value}"')
+    allowed = _SELECT[parts[0]]
+    if len(parts) > 1 and parts[1] not in allowed:
+        raise QueryError(f'invalid field "{parts[1]}" on select path "{value}"')
+    deeper = _SELECT_DEEP.get((parts[0], parts[1])) if len(parts) > 1 else None
+    if len(parts) > 2 and (deeper is None or parts[2] not in deeper or len(parts) > 3):
+        raise QueryError(f'invalid field "{parts[2]}" on select path "{value}"')
 
 
 _SINGULAR = frozenset(
@@ -92,6 +148,8 @@ def _validate_field(param: Parameter, seen: set[str]) -> None:
         )
     elif name == "count":
         _validate_count(value)
+    elif name == "select":
+        _validate_select(value)
     if param.negated and name in _NOT_NEGATABLE:
         raise QueryError(f'field "{name}" does not support negation')
 
@@ -132,8 +190,13 @@ def validate(basic: Basic) -> None:
                 "invalid syntax. The query contains `rev:` but `repo:` is empty. Add a"
                 " non-empty `repo:` filter and try again"
             )
-    commit_fields = [p.field for p in basic.parameters if p.field in _COMMIT_FIELDS]
     types = {p.value for p in basic.values("type")}
+    if basic.values("repohasfile") and "symbol" in {t.lower() for t in types}:
+        raise QueryError(
+            "repohasfile is not compatible for type:symbol. Subscribe to"
+            " https://github.com/sourcegraph/sourcegraph/issues/4610 for updates"
+        )
+    commit_fields = [p.field for p in basic.parameters if p.field in _COMMIT_FIELDS]
     if commit_fields and not types & {"commit", "diff"}:
         raise QueryError(
             f"your query contains the field '{commit_fields[-1]}', which requires type:commit"
