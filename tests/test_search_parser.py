@@ -104,3 +104,34 @@ def test_parse_leaves(text: str, node: list[Any], labels: str) -> None:
     assert [name, first.value, first.negated] == node
     if isinstance(first, Pattern) or labels:
         assert ",".join(first.labels.names()) == labels
+
+
+GOLDENS: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "search_query" / "parse_goldens.json").read_text()
+)
+# Labels the golden files' Sourcegraph versions set differently (heuristic bookkeeping, and the
+# per-type leaf labels): compared only for the labels that decide how a pattern is searched.
+_DECIDING = {"Literal", "Regexp", "Quoted", "Structural"}
+
+
+def _pretty(node: Node) -> Any:
+    if isinstance(node, Operator):
+        return {node.kind.value: [_pretty(n) for n in node.operands]}
+    assert isinstance(node, Pattern)
+    labels = [name for name in node.labels.names() if name in _DECIDING]
+    span = {"start": {"line": 0, "column": node.start}, "end": {"line": 0, "column": node.end}}
+    return {"value": node.value, "negated": node.negated, "labels": labels, "range": span}
+
+
+def _deciding(tree: Any) -> Any:
+    if isinstance(tree, list):
+        return [_deciding(t) for t in tree]
+    if "labels" in tree:
+        return {**tree, "labels": [name for name in tree["labels"] if name in _DECIDING]}
+    return {kind: _deciding(children) for kind, children in tree.items()}
+
+
+@pytest.mark.parametrize(("name", "kind", "query", "golden"), GOLDENS["cases"])
+def test_parse_goldens(name: str, kind: str, query: str, golden: Any) -> None:
+    got = [_pretty(n) for n in parse(query, SearchType(kind))]
+    assert got == _deciding(golden), name
