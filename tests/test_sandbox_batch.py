@@ -377,11 +377,11 @@ def test_repositories_matching_query_subset(samples: Any, query: str, expected: 
     assert [w["repository"] for w in status["workspaces"]] == expected
 
 
-def test_unsupported_filter_is_an_error(samples: Any) -> None:
-    spec = WORKSPACES_SPEC.replace("foo file:README.md", "lang:go foo")
+def test_unknown_language_is_an_error(samples: Any) -> None:
+    spec = WORKSPACES_SPEC.replace("foo file:README.md", "lang:klingon foo")
     response = _apply(samples, spec)
     assert response.status_code == 400
-    assert "does not support the filter 'lang:go'" in response.json()["error"]
+    assert response.json()["error"] == 'unknown language: "klingon"'
 
 
 def test_sample_repos_are_reproducible(tmp_path: Path) -> None:

@@ -8,20 +8,12 @@ on a small, documented search subset:
     The hosted repository NAME at its default branch (the hosted `HEAD`), or at each named
     branch (`no branch matching "B" found for repository NAME` otherwise). No file matches.
 `on: - repositoriesMatchingQuery: QUERY`
-    QUERY is whitespace-separated terms (double quotes group a term):
-    - `repo:REGEX` / `r:REGEX` keeps repositories whose name matches (Python `re.search`);
-      `-repo:` / `-r:` drops them;
-    - `file:REGEX` / `f:REGEX` (and `-file:` / `-f:`) filter the paths of the default branch's
-      tree;
-    - every other term without a `field:` prefix, and `content:TEXT`, form one literal pattern
-      (terms joined by single spaces) searched with `git grep -F`, case-insensitive unless
-      `case:yes`;
-    - `count:`, `patterntype:`, `type:`, `fork:`, `archived:`, `visibility:` are accepted and
-      ignored; `select:repo` drops the file matches; any other filter is an error.
-    Result: with a pattern, repositories with at least one matching file (among those passing
-    the `file:` filters), whose paths become the file matches; with only `file:` filters,
-    repositories with at least one matching path (path matches); otherwise every repository
-    passing the `repo:` filters, without file matches. Query results use the default branch.
+    QUERY in Sourcegraph's query language, parsed and answered by `executor.sandbox.search`
+    (filters, `and`/`or`/`not`, pattern types, its error texts); the default pattern type is
+    `standard` for spec `version: 1` and `keyword` for `version: 2`
+    (`determineDefaultPatternType`). Matched paths become the file matches; repositories
+    matched without files have none. Query results use the default branch unless the query
+    names a revision (`repo:NAME@REV`, `rev:`).
 `workspaces: - rootAtLocationOf: FILE, in: GLOB, onlyFetchWorkspace: BOOL`
     For a repository whose name matches GLOB (empty = `*`; two matching configs is an error),
     every directory holding a path that ends in FILE (`(^|/)FILE$`) becomes a workspace; no
@@ -43,7 +35,6 @@ import base64
 import fnmatch
 import os
 import re
-import shlex
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +45,8 @@ from executor.batch.template.exec import execute
 from executor.batch.template.funcs import BUILTINS
 from executor.batch.template.gofunc import GoFunc
 from executor.batch.template.parse import parse
+from executor.sandbox.search.evaluate import run_git, search_repositories
+from executor.sandbox.search.tree import QueryError, SearchType
 
 __all__ = [
     "HostedRepo",
@@ -63,8 +56,6 @@ __all__ = [
     "resolve_workspaces",
     "statically_skipped_steps",
 ]
-
-_IGNORED_FILTERS = ("count", "patterntype", "type", "fork", "archived", "visibility")
 
 
 class WorkspaceResolutionError(ValueError):
@@ -103,10 +94,7 @@ def graphql_repo_id(rowid: int) -> str:
 
 
 def _git(repo: HostedRepo, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", "-C", repo.path, *args], capture_output=True, env=env, check=False, timeout=60
-    )
+    return run_git(repo.path, *args)
 
 
 def _default_branch(repo: HostedRepo) -> tuple[str, str]:
@@ -129,64 +117,6 @@ def _tree_paths(repo: HostedRepo, commit: str) -> list[str]:
     return [p for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
-def _grep(repo: HostedRepo, commit: str, pattern: str, ignore_case: bool) -> list[str]:
-    flags = ["-i"] if ignore_case else []
-    done = _git(repo, "grep", "-l", "-z", "-I", "-F", *flags, "-e", pattern, commit)
-    prefix = f"{commit}:"
-    out = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return [p.removeprefix(prefix) for p in out if p]
-
-
-@dataclass
-class _Query:
-    repo_in: list[re.Pattern[str]] = field(default_factory=list)
-    repo_out: list[re.Pattern[str]] = field(default_factory=list)
-    file_in: list[re.Pattern[str]] = field(default_factory=list)
-    file_out: list[re.Pattern[str]] = field(default_factory=list)
-    pattern: str = ""
-    case_sensitive: bool = False
-    select_repo: bool = False
-
-
-def _compile(value: str, query: str) -> re.Pattern[str]:
-    try:
-        return re.compile(value)
-    except re.error as err:
-        message = f"invalid regular expression {value!r} in {query!r}: {err}"
-        raise WorkspaceResolutionError(message) from err
-
-
-def _parse_query(query: str) -> _Query:
-    try:
-        terms = shlex.split(query, posix=True)
-    except ValueError as err:
-        raise WorkspaceResolutionError(f"cannot parse query {query!r}: {err}") from err
-    parsed, words = _Query(), list[str]()
-    for term in terms:
-        match = re.fullmatch(r"(-?)([A-Za-z]+):(.*)", term, re.DOTALL)
-        if match is None:
-            words.append(term)
-            continue
-        neg, name, value = match.group(1) == "-", match.group(2).lower(), match.group(3)
-        if name in ("repo", "r"):
-            (parsed.repo_out if neg else parsed.repo_in).append(_compile(value, query))
-        elif name in ("file", "f"):
-            (parsed.file_out if neg else parsed.file_in).append(_compile(value, query))
-        elif name == "content" and not neg:
-            words.append(value)
-        elif name == "case":
-            parsed.case_sensitive = value.lower() == "yes"
-        elif name == "select" and value == "repo":
-            parsed.select_repo = True
-        elif name not in _IGNORED_FILTERS:
-            raise WorkspaceResolutionError(
-                f"the sandbox does not support the filter {term!r} in {query!r}"
-                " (supported: repo:, -repo:, file:, -file:, content:, case:, select:repo)"
-            )
-    parsed.pattern = " ".join(words)
-    return parsed
-
-
 _Revision = tuple[str, str]  # (repo name, full ref)
 
 
@@ -198,30 +128,13 @@ class _RepoRev:
     file_matches: set[str] = field(default_factory=set)
 
 
-def _query_matches(repos: Iterable[HostedRepo], query: str) -> list[tuple[HostedRepo, set[str]]]:
-    q = _parse_query(query)
-    out: list[tuple[HostedRepo, set[str]]] = []
-    for repo in repos:
-        if not all(p.search(repo.name) for p in q.repo_in):
-            continue
-        if any(p.search(repo.name) for p in q.repo_out):
-            continue
-        if not q.pattern and not q.file_in and not q.file_out:
-            out.append((repo, set()))
-            continue
-        _, commit = _default_branch(repo)
-        if q.pattern:
-            paths = _grep(repo, commit, q.pattern, ignore_case=not q.case_sensitive)
-        else:
-            paths = _tree_paths(repo, commit)
-        kept = {
-            p
-            for p in paths
-            if all(r.search(p) for r in q.file_in) and not any(r.search(p) for r in q.file_out)
-        }
-        if kept:
-            out.append((repo, set() if q.select_repo else kept))
-    return out
+def _query_matches(spec: BatchSpec, repos: Iterable[HostedRepo], query: str) -> list[_RepoRev]:
+    default = SearchType.KEYWORD if spec.version >= 2 else SearchType.STANDARD
+    try:
+        found = search_repositories(query, repos, default)
+    except QueryError as err:
+        raise WorkspaceResolutionError(str(err)) from err
+    return [_RepoRev(m.repo, m.ref, m.commit, m.files) for m in found]
 
 
 def _repo_revisions(spec: BatchSpec, repos: Mapping[str, HostedRepo]) -> list[_RepoRev]:
@@ -248,9 +161,9 @@ def _repo_revisions(spec: BatchSpec, repos: Mapping[str, HostedRepo]) -> list[_R
                 missing = f"no branch matching {branch!r} found for repository {repo.name}"
                 add(repo, ref, _commit(repo, ref, missing.replace("'", '"')), set())
         elif entry.repositories_matching_query:
-            for repo, files in _query_matches(repos.values(), entry.repositories_matching_query):
-                ref, commit = _default_branch(repo)
-                add(repo, ref, commit, files)
+            query = entry.repositories_matching_query
+            for found in _query_matches(spec, repos.values(), query):
+                add(found.repo, found.branch, found.commit, found.file_matches)
     return list(revs.values())
 
 
