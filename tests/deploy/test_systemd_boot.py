@@ -237,6 +237,10 @@ def test_job_runs_stop_drains_and_purge_empties_the_mounted_state_dir(
     assert done["state"] == "completed", (done, host.journal("-u", "executor"))
     assert "stdout: # sample" in logs(sandbox, first)["step.docker.0"]["out"]
     assert host.unit("ActiveState")["ActiveState"] == "active"
+    # The hardening holds on a real systemd (the job above ran under it); 10 is "UNSAFE".
+    security = host.sh("systemd-analyze security executor.service --no-pager")
+    exposure = float(security.rsplit("Overall exposure level for executor.service: ", 1)[1][:3])
+    assert exposure <= 2.0, security
 
     # A stop while a job runs lets it finish (TimeoutStopSec is far above it), then ends clean.
     second = sandbox.enqueue(job(sample_repo, "sleep 12", "echo finished after the stop"))
@@ -248,9 +252,11 @@ def test_job_runs_stop_drains_and_purge_empties_the_mounted_state_dir(
     assert "stop was requested; not recycling" in host.journal("-u", "executor")
     assert host.running(), "a requested stop must not power the host off"
 
-    # /var/lib/executor is a mount point (a scratch disk on a real host): purge empties it.
-    host.sh("mountpoint -q /var/lib/executor")
+    # Purge of a running service: the prerm stops it. /var/lib/executor is a mount point (a
+    # scratch disk on a real host): purge empties it.
+    host.sh("systemctl start executor.service && mountpoint -q /var/lib/executor")
     out = host.sh(f"DEBIAN_FRONTEND=noninteractive apt-get purge -y -q {PACKAGE} 2>&1")
+    assert host.sh("systemctl is-active executor.service || true").strip() == "inactive", out
     status = run("docker", "exec", host.name, "dpkg-query", "-W", "-f", "${db:Status-Abbrev}",
                  PACKAGE, check=False)  # fmt: skip
     assert status.stdout.strip() in ("", "un"), (status.stdout, out)
