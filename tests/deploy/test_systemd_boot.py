@@ -315,8 +315,8 @@ def test_upgrade_stops_the_old_daemon_before_unpacking_then_starts_the_new(
 NEVER_ANSWERED_EXITS_1 = pytest.mark.xfail(
     strict=True,
     reason="a signal before the frontend first answered makes the daemon exit 1, which is also "
-    "its status for real failures, so the unit cannot tell them apart: executor/cli.py should "
-    "exit 128+signal then, with SuccessExitStatus=143 in the unit (see docs/deploy.md)",
+    "its status for real failures, so the unit cannot tell them apart: executor/run/serve.py "
+    "should exit 128+signal then, with SuccessExitStatus=143 in the unit (see docs/deploy.md)",
 )
 
 
