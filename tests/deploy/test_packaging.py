@@ -98,9 +98,22 @@ def test_recycle_hook_powers_off_only_on_clean_self_exit(
 def test_recycle_hook_ignores_requested_stop(stubs: Path) -> None:
     env = dict(RECYCLE_CASES[0][0])
     run("executor-recycle", ["start"], {}, stubs)
-    run("executor-recycle", ["stop-requested"], {}, stubs)
+    # A requested stop: ExecStop= runs while the daemon runs ($MAINPID set, no exit status yet).
+    run("executor-recycle", ["stop-requested"], {"MAINPID": "4242"}, stubs)
     run("executor-recycle", ["post"], env, stubs)
     assert not (stubs.parent / "systemctl.log").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the hook's marker lives in /run")
+def test_recycle_hook_recycles_when_execstop_runs_after_a_self_exit(stubs: Path) -> None:
+    # systemd runs ExecStop= also after the daemon exited 0 by itself: $MAINPID is unset then
+    # and $EXIT_CODE/$EXIT_STATUS are set. That must not count as a stop request.
+    env = dict(RECYCLE_CASES[0][0])
+    run("executor-recycle", ["start"], {}, stubs)
+    run("executor-recycle", ["stop-requested"], {k: env[k] for k in ("EXIT_CODE", "EXIT_STATUS",
+        "SERVICE_RESULT")}, stubs)  # fmt: skip
+    run("executor-recycle", ["post"], env, stubs)
+    assert "poweroff" in (stubs.parent / "systemctl.log").read_text()
 
 
 def test_iptables_off_by_default(stubs: Path) -> None:
