@@ -99,7 +99,6 @@ class QueueClient(BaseClient):
     ) -> None:
         super().__init__(
             frontend_url=frontend_url,
-            user_agent=f"executor-py/{version}",
             retry=retry,
             observe=observe,
             timeout=timeout,
