@@ -128,6 +128,7 @@ class BaseClient:
         retry: bool = True,
         retry_if: Callable[[BaseException], bool] = is_transient,
         before: Callable[[RetryCallState], None] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         policy = self._retry
         attempts = policy.attempts if retry else 1
@@ -141,14 +142,20 @@ class BaseClient:
                 before=before or _no_op,
             ):
                 with attempt:
-                    return await self._send(op, method, path, headers, body)
+                    return await self._send(op, method, path, headers, body, timeout)
         except ApiError:
             self._record(op, started, failed=True)
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, op: str, method: str, path: str, headers: dict[str, str], body: Any
+        self,
+        op: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        timeout: float | None = None,
     ) -> httpx.Response:
         content: bytes | _JsonPieces | None = None
         length: str | None = None
@@ -166,7 +173,11 @@ class BaseClient:
         if method != "HEAD":
             ordered.append(("Accept-Encoding", "gzip"))
         request = self._http.build_request(
-            method, self._base + path, content=content, headers=ordered
+            method,
+            self._base + path,
+            content=content,
+            headers=ordered,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
         )
         started = time.monotonic()
         try:
