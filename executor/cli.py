@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import structlog
 
 from executor import __version__
-from executor.config.settings import Settings, help_text, load_settings
+from executor.config.settings import Settings, help_text, load_settings, no_effect
 from executor.errors import ApiError, ConfigError
 
 __all__ = ["main"]
@@ -86,10 +86,14 @@ def _validate(environ: Mapping[str, str], *, config_only: bool) -> int:
     if settings is None:
         return 2
     if config_only:
+        for warning in no_effect(environ):
+            print(f"⚠ {warning}")
         print("Configuration is valid.")
         return 0
-    from executor.run.validate import validate
+    from executor.run.validate import advisories, validate
 
+    for warning in advisories(settings, environ):
+        print(f"⚠ {warning}")
     failures = asyncio.run(validate(settings, environ))
     for failure in failures:
         print(f"✗ {failure}")

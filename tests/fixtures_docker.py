@@ -1,8 +1,9 @@
 """Shared fixtures for tests that need a real Docker engine and the local busybox step image.
 
 `docker_engine` (session) checks `docker info` once and builds `executor-busybox:latest` once with
-`scripts/build-images.sh`; tests marked `@pytest.mark.docker` use it and are skipped, with the
-engine's own error as the reason, when there is no engine. Nothing is ever pulled.
+`scripts/build-images.sh`; tests marked `@pytest.mark.docker` use it and FAIL, with the
+engine's own error as the reason, when there is no engine: a run without Docker must not look
+green (deselect them with `-m "not docker"` on purpose instead). Nothing is ever pulled.
 
 Every container a test starts must carry `test_labels` (a per-session label), so the session
 finalizer removes exactly what the tests created and never anyone else's containers.
@@ -43,7 +44,7 @@ def _forwarded() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
-    """A reachable engine with the step image built; skips the test when there is no engine."""
+    """A reachable engine with the step image built; fails the test when there is no engine."""
     env = _forwarded()
     try:
         info = subprocess.run(
@@ -55,9 +56,10 @@ def docker_engine() -> Iterator[DockerEngine]:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        pytest.skip(f"docker info failed: {err}")
+        pytest.fail(f"a Docker engine is required: docker info failed: {err}")
     if info.returncode != 0:
-        pytest.skip(f"docker info failed: {info.stderr.strip() or info.stdout.strip()}")
+        reason = info.stderr.strip() or info.stdout.strip()
+        pytest.fail(f"a Docker engine is required: docker info failed: {reason}")
     subprocess.run([str(_ROOT / "scripts" / "build-images.sh")], check=True, env=env, timeout=600)
     yield DockerEngine(env=env, image=STEP_IMAGE, session=_SESSION)
     _remove_session_containers(env)

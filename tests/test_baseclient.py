@@ -1,4 +1,5 @@
-"""Large request bodies: streamed in pieces, yet byte for byte `json.dumps` with a Content-Length.
+"""Large request bodies: streamed in pieces, yet byte for byte Go's `json.Marshal`, with a
+Content-Length.
 
 A real HTTP server on loopback records what arrives; the real QueueClient sends log entries.
 """
@@ -9,7 +10,6 @@ import asyncio
 import datetime as dt
 import gc
 import http.server
-import json
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from executor.apiclient.base import RetryPolicy
+from executor.apiclient.base import RetryPolicy, go_json
 from executor.apiclient.queue import QueueClient
 from executor.wire import ExecutionLogEntry, Job
 from executor.wire.requests import UpdateExecutionLogEntryRequest
@@ -72,19 +72,19 @@ def _entry(out: str) -> ExecutionLogEntry:
     return ExecutionLogEntry(key="step.docker.0", command=["sh"], start_time=START, out=out)
 
 
-def test_a_large_entry_arrives_as_json_dumps_with_content_length(
+def test_a_large_entry_arrives_as_go_marshals_it_with_content_length(
     recorder: tuple[str, type[_Recorder]],
 ) -> None:
     url, handler = recorder
     handler.statuses = [503, 204]  # the retry sends the whole body again
     line = 'stdout: "quoted" \\ tab\t ctl\x01 é€😀 \u2028\n'
     out = line * 40000 + "stdout: … 123 bytes (4 lines) omitted by the executor …\n"
-    expected = json.dumps(
+    expected = go_json(
         UpdateExecutionLogEntryRequest(
             executor_name="test-executor", job_id=42, entry_id=7, entry=_entry(out)
-        ).to_wire(),
-        separators=(",", ":"),
-    ).encode()
+        ).to_wire()
+    )
+    assert b"\\u2028" in expected and "é€😀".encode() in expected
     assert len(expected) > 1 << 20
 
     async def scenario() -> None:

@@ -15,6 +15,7 @@ from executor.config.ranges import RANGES, Range, format_data_size
 from executor.config.settings import (
     Settings,
     load_settings,
+    no_effect,
     parse_data_size,
     parse_go_bool,
     parse_go_duration,
@@ -204,7 +205,7 @@ def test_run_help_lists_every_variable_with_default() -> None:
 
 
 def test_go_int_and_duration_limits_are_gos() -> None:
-    assert parse_go_int(" -42 ") == -42 and parse_go_int("+7") == 7
+    assert parse_go_int("-42") == -42 and parse_go_int("+7") == 7
     assert parse_go_int(str(2**63 - 1)) == 2**63 - 1
     with pytest.raises(ValueError, match="value out of range"):
         parse_go_int(str(2**63))
@@ -355,3 +356,64 @@ def test_format_go_duration() -> None:
     assert format_go_duration(2.0) == "2s"
     assert format_go_duration(64.5) == "1m4.5s"
     assert format_go_duration(3723) == "1h2m3s"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("EXECUTOR_MAXIMUM_NUM_JOBS", " 2", 'strconv.Atoi: parsing " 2": invalid syntax'),
+        ("EXECUTOR_MAXIMUM_NUM_JOBS", "٣", 'strconv.Atoi: parsing "٣": invalid syntax'),
+        ("EXECUTOR_QUEUE_POLL_INTERVAL", "1s ", 'time: invalid duration "1s "'),
+        ("EXECUTOR_KEEP_WORKSPACES", " true", 'strconv.ParseBool: parsing " true"'),
+        ("EXECUTOR_JOB_MEMORY", " 12G", "invalid data size"),
+        ("EXECUTOR_FIRECRACKER_BANDWIDTH_INGRESS", "abc", 'parsing "abc": invalid syntax'),
+        ("EXECUTOR_MIN_FREE_DISK", "150%", "want 0% to 99%"),
+        ("EXECUTOR_MIN_FREE_DISK", "lots", "invalid data size"),
+    ],
+)
+def test_values_are_not_trimmed_and_refused_as_go_refuses_them(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({**BASE, variable: value})
+    assert message in str(err.value) and variable in str(err.value)
+
+
+def test_a_queue_name_with_a_space_is_not_a_queue_name() -> None:
+    env = {k: v for k, v in BASE.items() if k != "EXECUTOR_QUEUE_NAME"}
+    with pytest.raises(ConfigError, match="invalid queue name"):
+        load_settings({**env, "EXECUTOR_QUEUE_NAMES": "batches, codeintel"})
+
+
+def test_firecracker_only_variables_are_reported_as_having_no_effect() -> None:
+    env = {
+        **BASE,
+        "EXECUTOR_FIRECRACKER_IMAGE": "sourcegraph/executor-vm:5.3.0",
+        "EXECUTOR_FIRECRACKER_BANDWIDTH_EGRESS": "1000",
+        "EXECUTOR_VM_STARTUP_SCRIPT_PATH": "/etc/startup.sh",
+    }
+    load_settings(env)  # valid: a warning, not an error
+    assert no_effect(env) == [
+        "EXECUTOR_FIRECRACKER_IMAGE is set but has no effect with the docker runtime",
+        "EXECUTOR_FIRECRACKER_BANDWIDTH_EGRESS is set but has no effect with the docker runtime",
+        "EXECUTOR_VM_STARTUP_SCRIPT_PATH is set but has no effect with the docker runtime",
+    ]
+    assert no_effect(BASE) == []
+
+
+def test_every_sourcegraph_variable_is_known() -> None:
+    """Each variable of Sourcegraph's `config.go` (docker-relevant or not) has a setting, or is
+    refused (Kubernetes, Firecracker on)."""
+    sourcegraph = [
+        "FRONTEND_URL", "FRONTEND_PASSWORD", "QUEUE_NAME", "QUEUE_NAMES", "QUEUE_POLL_INTERVAL",
+        "MAXIMUM_NUM_JOBS", "USE_FIRECRACKER", "FIRECRACKER_IMAGE", "FIRECRACKER_KERNEL_IMAGE",
+        "FIRECRACKER_SANDBOX_IMAGE", "VM_STARTUP_SCRIPT_PATH", "VM_PREFIX", "KEEP_WORKSPACES",
+        "DOCKER_HOST_MOUNT_PATH", "DOCKER_ADDITIONAL_MOUNTS", "JOB_NUM_CPUS", "JOB_MEMORY",
+        "FIRECRACKER_DISK_SPACE", "FIRECRACKER_BANDWIDTH_INGRESS",
+        "FIRECRACKER_BANDWIDTH_EGRESS", "MAXIMUM_RUNTIME_PER_JOB", "CLEANUP_TASK_INTERVAL",
+        "NUM_TOTAL_JOBS", "MAX_ACTIVE_TIME", "DOCKER_REGISTRY_MIRROR_URL",
+        "DOCKER_ADD_HOST_GATEWAY", "DOCKER_AUTH_CONFIG", "HEALTH_SERVER_ADDR",
+    ]  # fmt: skip
+    fields = {f"EXECUTOR_{name.upper()}" for name in Settings.model_fields}
+    missing = [f"EXECUTOR_{n}" for n in sourcegraph if f"EXECUTOR_{n}" not in fields]
+    assert missing == []

@@ -9,16 +9,30 @@ raises `ApiDecodeError`.
 SECURITY: headers (tokens) never reach an exception message, a log line or a metric label.
 Knows nothing of the queue API's meaning.
 
-Bodies are `json.dumps(body, separators=(",", ":"))`, byte for byte, with a Content-Length. A
-large one (a log entry's `out` of up to 16 MiB, re-sent every second) is encoded and sent in
-pieces of `_PIECE` characters rather than built whole: building it whole costs the JSON text,
-its bytes and the HTTP stack's copies at once, and blocks the event loop while it is done.
+On the wire every request is what Sourcegraph's Go client (`baseclient.go`, Go's `net/http`)
+writes, byte for byte, with one deliberate exception:
+- headers in Go's order: `Host`, `Content-Length` (only with a body), the request's own headers
+  in sorted order (`Authorization`, `Content-Type`, `X-Sourcegraph-Executor-Name`,
+  `X-Sourcegraph-Job-Id`: Go canonicalises `Job-ID` so), then `Accept-Encoding: gzip` (Go's
+  transport adds it to everything but HEAD). No `User-Agent`: `BaseClientOptions.UserAgent` is
+  never filled in and Go omits an empty one; no `Accept`, no `Connection`.
+- bodies as Go's `json.Marshal` writes them: no whitespace, UTF-8 (not ASCII escapes), `<`, `>`,
+  `&`, U+2028 and U+2029 escaped, a lone surrogate (invalid UTF-8 to Go) as the escape of U+FFFD.
+- the exception: GET and HEAD carry no body and no `Content-Type`. Go's `Do` sets
+  `Content-Type: application/json` on every request and `validate` sends `null` as the body of
+  `GET /.executors/test/auth`; RFC 9110 §9.3.1 warns that a body on GET may be rejected by
+  intermediaries (a request-smuggling risk), and a strict frontend or load balancer does.
+
+A large body (a log entry's `out` of up to 16 MiB, re-sent every second) is encoded and sent
+in pieces of `_PIECE` characters rather than built whole: building it whole costs the JSON
+text, its bytes and the HTTP stack's copies at once, and blocks the event loop while it is done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from email.utils import parsedate_to_datetime
@@ -48,6 +62,7 @@ __all__ = [
     "RetryPolicy",
     "decode_json",
     "first_error",
+    "go_json",
     "is_transient",
     "never_sent",
 ]
@@ -83,7 +98,6 @@ class BaseClient:
         self,
         *,
         frontend_url: str,
-        user_agent: str,
         retry: RetryPolicy | None = None,
         observe: Observer | None = None,
         timeout: float = 60.0,
@@ -96,8 +110,9 @@ class BaseClient:
             timeout=httpx.Timeout(timeout, connect=10.0),
             transport=transport,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-            headers={"User-Agent": user_agent},
         )
+        for default in ("Accept", "Accept-Encoding", "Connection", "User-Agent"):
+            del self._http.headers[default]  # httpx's own defaults: Go sends none of them
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -113,6 +128,7 @@ class BaseClient:
         retry: bool = True,
         retry_if: Callable[[BaseException], bool] = is_transient,
         before: Callable[[RetryCallState], None] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         policy = self._retry
         attempts = policy.attempts if retry else 1
@@ -126,27 +142,46 @@ class BaseClient:
                 before=before or _no_op,
             ):
                 with attempt:
-                    return await self._send(op, method, path, headers, body)
+                    return await self._send(op, method, path, headers, body, timeout)
         except ApiError:
             self._record(op, started, failed=True)
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, op: str, method: str, path: str, headers: dict[str, str], body: Any
+        self,
+        op: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        headers = {**headers, "Content-Type": "application/json"}
-        content: bytes | _JsonPieces
-        if _is_large(body):
-            content = _JsonPieces(body)
-            headers["Content-Length"] = str(await content.length())
-        else:
-            content = json.dumps(body, separators=(",", ":")).encode()
+        content: bytes | _JsonPieces | None = None
+        length: str | None = None
+        wire = dict(headers)
+        if method not in ("GET", "HEAD") or body is not None:
+            wire["Content-Type"] = "application/json"
+            if _is_large(body):
+                content = _JsonPieces(body)
+                length = str(await content.length())
+            else:
+                content = go_json(body)
+                length = str(len(content))
+        ordered = [("Content-Length", length)] if length is not None else []
+        ordered += sorted((_canonical(k), v) for k, v in wire.items())
+        if method != "HEAD":
+            ordered.append(("Accept-Encoding", "gzip"))
+        request = self._http.build_request(
+            method,
+            self._base + path,
+            content=content,
+            headers=ordered,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
+        )
         started = time.monotonic()
         try:
-            response = await self._http.request(
-                method, self._base + path, content=content, headers=headers
-            )
+            response = await self._http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             raise ApiUnavailable(
                 op, f"connect: cannot reach the frontend ({type(err).__name__})"
@@ -220,6 +255,37 @@ def decode_json(response: httpx.Response, op: str) -> Any:
         ) from None
 
 
+def _canonical(name: str) -> str:
+    """Go's `textproto.CanonicalMIMEHeaderKey`: `x-sourcegraph-job-id` → `X-Sourcegraph-Job-Id`."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+# Characters Go's encoder escapes that Python's `ensure_ascii=False` leaves as they are; none
+# of them can occur outside a string in JSON text, so escaping them in the whole text is exact.
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+
+
+def _go_escape(match: re.Match[str]) -> str:
+    return _GO_ESCAPES.get(match.group(0), "\\ufffd")
+
+
+def _go_text(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _GO_ESCAPE_RE.sub(_go_escape, text)
+
+
+def go_json(value: Any) -> bytes:
+    """`json.Marshal(value)` as Go writes it, for values whose dicts are in Go field order."""
+    return _go_text(value).encode("utf-8")
+
+
 def first_error(err: ValueError) -> str:
     errors = getattr(err, "errors", None)
     if callable(errors):
@@ -245,22 +311,22 @@ def _is_large(value: Any) -> bool:
 
 
 def _json_pieces(value: Any) -> Iterator[str]:
-    """`json.dumps(value, separators=(",", ":"))` as a sequence of short ASCII strings.
+    """`_go_text(value)` as a sequence of short strings.
 
     Escaping is per code point, so a string escaped in slices is the string escaped whole.
     """
     if isinstance(value, str):
         if len(value) <= _PIECE:
-            yield json.dumps(value)
+            yield _go_text(value)
             return
         yield '"'
         for i in range(0, len(value), _PIECE):
-            yield json.dumps(value[i : i + _PIECE])[1:-1]
+            yield _go_text(value[i : i + _PIECE])[1:-1]
         yield '"'
     elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
         yield "{"
         for n, (key, item) in enumerate(value.items()):
-            yield f"{',' if n else ''}{json.dumps(key)}:"
+            yield f"{',' if n else ''}{_go_text(key)}:"
             yield from _json_pieces(item)
         yield "}"
     elif isinstance(value, list | tuple):
@@ -271,7 +337,7 @@ def _json_pieces(value: Any) -> Iterator[str]:
             yield from _json_pieces(item)
         yield "]"
     else:
-        yield json.dumps(value, separators=(",", ":"))
+        yield _go_text(value)
 
 
 class _JsonPieces:
@@ -286,10 +352,10 @@ class _JsonPieces:
         self._body: Any = body
 
     async def length(self) -> int:
-        """Bytes of the body (ASCII: one per character), yielding to the loop meanwhile."""
+        """Bytes of the body (UTF-8), yielding to the loop meanwhile."""
         total = 0
         for n, piece in enumerate(_json_pieces(self._body)):
-            total += len(piece)
+            total += len(piece.encode("utf-8"))
             if n % 16 == 15:
                 await asyncio.sleep(0)
         return total
@@ -297,4 +363,4 @@ class _JsonPieces:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         body, self._body = self._body, None
         for piece in _json_pieces(body):
-            yield piece.encode("ascii")
+            yield piece.encode("utf-8")

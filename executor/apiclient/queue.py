@@ -16,8 +16,9 @@ timeouts, 429 and 5xx are retried with capped, jittered exponential backoff that
 `Retry-After`. `addExecutionLogEntry` is not idempotent (it appends), so it is re-sent only when
 the request provably never reached the server (connect errors) or the server itself refused it
 (429, 500, 503: a handler that failed appended nothing). A 502/504 (a gateway: the server may
-have appended) or a lost answer is not re-sent. Dequeue is never retried here:
-the loop polls again, and a job lost in a reply is reset by the frontend's stalled-job resetter.
+have appended) or a lost answer is not re-sent. Dequeue and heartbeat are never retried here:
+the loop polls again with its own back-off (a heartbeat within `HEARTBEAT_TIMEOUT` plus the
+loop's cap), and a job lost in a reply is reset by the frontend's stalled-job resetter.
 401/403 raise `ApiUnauthorized` at once; other 4xx raise `ApiRejected`.
 
 SECURITY: tokens live only in request headers. No log line, metric label or exception message
@@ -65,6 +66,10 @@ __all__ = ["QueueClient", "Telemetry"]
 
 log = structlog.get_logger("executor.apiclient.queue")
 
+#: Seconds a heartbeat may take: with the loop's back-off cap (10 s) well inside the
+#: frontend's 25 s stalled-job window.
+HEARTBEAT_TIMEOUT = 10.0
+
 # Answers of the frontend itself that mean "not done" (never a gateway's 502/504).
 _REFUSED = (429, 500, 503)
 
@@ -99,7 +104,6 @@ class QueueClient(BaseClient):
     ) -> None:
         super().__init__(
             frontend_url=frontend_url,
-            user_agent=f"executor-py/{version}",
             retry=retry,
             observe=observe,
             timeout=timeout,
@@ -166,7 +170,17 @@ class QueueClient(BaseClient):
                 executor_name=self.executor_name, job_ids=ids or None, **fields
             ).to_wire()
             path = f"/.executors/queue/{self.queues[0]}/heartbeat"
-        response = await self.call("Heartbeat", "POST", path, self._executor_headers(), body)
+        # Not retried here: the loop backs off and heartbeats again within its bound, which a
+        # retry honouring a long Retry-After could overrun; bounded by HEARTBEAT_TIMEOUT.
+        response = await self.call(
+            "Heartbeat",
+            "POST",
+            path,
+            self._executor_headers(),
+            body,
+            retry=False,
+            timeout=HEARTBEAT_TIMEOUT,
+        )
         try:
             parsed = HeartbeatResponse.model_validate(decode_json(response, "Heartbeat"))
         except ValueError as err:

@@ -1,7 +1,10 @@
 """Go's value syntaxes, parsed as Go parses them: durations, booleans, integers, data sizes.
 
 `time.ParseDuration`, `strconv.ParseBool`, `strconv.Atoi` and the size strings Sourcegraph's
-config accepts (`12G`). Error messages are Go's own. Pure; imports nothing from the project.
+config accepts (`12G`). Error messages are Go's own. Nothing is trimmed: Go refuses `" 2"`,
+`"2s "` and `" true"`, and so do these. Sizes follow Docker's `units.RAMInBytes` (the daemon
+parses `--memory`): one optional space between the number and the unit, none around them.
+Pure; imports nothing from the project.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ _UNITS = {
     "h": 3600.0,
 }
 _MAX_DURATION = (2**63 - 1) / 1e9
-_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_go_duration(value: object) -> float:
     """Seconds from a Go duration string (`time.ParseDuration`); numbers pass through."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    text = str(value).strip()
+    text = str(value)
     original = text
     sign = 1.0
     if text[:1] in "+-" and text:
@@ -50,7 +53,7 @@ def parse_go_duration(value: object) -> float:
     while pos < len(text):
         match = _DURATION_PART.match(text, pos)
         if not match or match.group(1) in ("", "."):
-            if match is None and re.match(r"\d*\.?\d*$", text[pos:]):
+            if match is None and re.match(r"[0-9]*\.?[0-9]*$", text[pos:]):
                 raise ValueError(f'time: missing unit in duration "{original}"')
             raise ValueError(f'time: invalid duration "{original}"')
         total += float(match.group(1)) * _UNITS[match.group(2)]
@@ -90,7 +93,7 @@ def parse_go_bool(value: object) -> bool:
     """`strconv.ParseBool`: exactly the twelve spellings Go accepts."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip()
+    text = str(value)
     if text in TRUE_SPELLINGS:
         return True
     if text in FALSE_SPELLINGS:
@@ -104,8 +107,8 @@ def parse_go_int(value: object) -> int:
         number = value
         text = str(value)
     else:
-        text = str(value).strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
+        text = str(value)
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
             raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
         number = int(text)
     if not -(2**63) <= number < 2**63:
@@ -113,12 +116,12 @@ def parse_go_int(value: object) -> int:
     return number
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([kmgtp]?)(i?b?)", re.IGNORECASE)
 
 
 def parse_data_size(value: str) -> int:
     """Bytes from `12G`, `512M`, `1GB`, `1GiB` or a plain byte count (binary multiples)."""
-    match = _SIZE.match(value)
+    match = _SIZE.fullmatch(value)
     if not match:
         raise ValueError(
             f'invalid data size "{value}": want a number with an optional unit such as 512M or 12G'

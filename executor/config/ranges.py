@@ -119,4 +119,6 @@ RANGES: dict[str, Range] = {
     "job_pids_limit": Range("integer", 0, zero="no limit"),
     "log_entry_max_bytes": Range("size", 1024, example="16M"),
     "metrics_port": Range("integer", 1, 65535, zero="off"),
+    "firecracker_bandwidth_ingress": Range("integer", 0),
+    "firecracker_bandwidth_egress": Range("integer", 0),
 }

@@ -59,6 +59,7 @@ __all__ = [
     "format_go_duration",
     "help_text",
     "load_settings",
+    "no_effect",
     "parse_data_size",
     "parse_go_bool",
     "parse_go_duration",
@@ -69,7 +70,7 @@ PREFIX = "EXECUTOR_"
 
 
 def _size(value: object) -> str:
-    text = str(value).strip()
+    text = str(value)
     if text not in ("", "0"):
         parse_data_size(text)
     return text
@@ -126,6 +127,35 @@ class Settings(BaseSettings):
     docker_auth_config: str = Field(
         default="", description='Docker config JSON {"auths":{...}} for pulling step images.'
     )
+    vm_prefix: str = Field(default="executor", description="Name prefix for VMs (Firecracker).")
+    firecracker_image: str = Field(default="", description="VM base image (Firecracker).")
+    firecracker_kernel_image: str = Field(default="", description="VM kernel image (Firecracker).")
+    firecracker_sandbox_image: str = Field(
+        default="", description="Ignite sandbox image (Firecracker)."
+    )
+    firecracker_bandwidth_ingress: GoInt = Field(
+        default=524288000, description="VM ingress bytes/s (Firecracker)."
+    )
+    firecracker_bandwidth_egress: GoInt = Field(
+        default=524288000, description="VM egress bytes/s (Firecracker)."
+    )
+    vm_startup_script_path: str = Field(
+        default="", description="Script run in each VM before the job (Firecracker)."
+    )
+    health_server_addr: str = Field(
+        default="",
+        description=(
+            "host:port of the health server (GET /healthz, /metrics), served from the event"
+            " loop; Sourcegraph's Helm chart sets :8080 (default: off)."
+        ),
+    )
+    min_free_disk: str = Field(
+        default="5%",
+        description=(
+            "(ours) Dequeue only while the workspace filesystem has this much free space and"
+            " inodes: a size (2G) or a percentage (5%) of the filesystem; 0 = no check."
+        ),
+    )
     heartbeat_interval: GoDuration = Field(default=5.0, description="(ours) Heartbeat period.")
     docker_stop_timeout: GoDuration = Field(
         default=5.0, description="(ours) Grace between docker stop's SIGTERM and SIGKILL."
@@ -173,13 +203,18 @@ class Settings(BaseSettings):
     def queues(self) -> list[str]:
         """The queues to poll, in configured order."""
         if self.queue_names:
-            return [q.strip() for q in self.queue_names.split(",") if q.strip()]
+            return self.queue_names.split(",")
         return [self.queue_name] if self.queue_name else []
 
     @property
     def token(self) -> str:
         """The executor access token (keep it out of logs: it is redacted everywhere)."""
         return self.frontend_password.get_secret_value()
+
+    @property
+    def min_free(self) -> tuple[float, int]:
+        """`EXECUTOR_MIN_FREE_DISK` as (fraction of the filesystem, bytes): one is 0."""
+        return parse_min_free(self.min_free_disk)
 
     @property
     def log_entry_max(self) -> int:
@@ -198,6 +233,28 @@ def _executor_name() -> str:
     if "name" not in _NAME_CACHE:
         _NAME_CACHE["name"] = f"{socket.gethostname()}-{uuid.uuid4()}"
     return _NAME_CACHE["name"]
+
+
+#: Sourcegraph variables that only the Firecracker runtime reads (`config.go`): parsed as Go
+#: parses them (a bad value is still an error), and when set, reported by `no_effect`.
+FIRECRACKER_ONLY = (
+    "vm_prefix",
+    "firecracker_image",
+    "firecracker_kernel_image",
+    "firecracker_sandbox_image",
+    "firecracker_bandwidth_ingress",
+    "firecracker_bandwidth_egress",
+    "vm_startup_script_path",
+)
+
+
+def no_effect(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each set variable that does nothing with the Docker runtime."""
+    return [
+        f"{PREFIX}{name.upper()} is set but has no effect with the docker runtime"
+        for name in FIRECRACKER_ONLY
+        if environ.get(PREFIX + name.upper())
+    ]
 
 
 # Sourcegraph's fallback names for two variables.
@@ -272,7 +329,7 @@ def _token_from_file(values: dict[str, Any]) -> list[str]:
 def _unsupported(environ: Mapping[str, str], values: dict[str, Any]) -> list[str]:
     problems = []
     raw = values.get("use_firecracker")
-    if raw is not None and str(raw).strip() in TRUE_SPELLINGS:
+    if raw is not None and str(raw) in TRUE_SPELLINGS:
         problems.append(
             f"{PREFIX}USE_FIRECRACKER=true: Firecracker is not supported by this executor; "
             "unset it or set it to false to run jobs in Docker"
@@ -286,8 +343,24 @@ def _unsupported(environ: Mapping[str, str], values: dict[str, Any]) -> list[str
     return problems
 
 
+def parse_min_free(text: str) -> tuple[float, int]:
+    """`5%` → (0.05, 0); `2G` → (0.0, 2 GiB); `0` → (0.0, 0) (no check). Raises ValueError."""
+    if text.endswith("%"):
+        number = text[:-1]
+        if not number.replace(".", "", 1).isdigit() or not 0 <= float(number) < 100:
+            raise ValueError(f'invalid percentage "{text}": want 0% to 99%, such as 5%')
+        return float(number) / 100, 0
+    return 0.0, parse_data_size(text)
+
+
 def _cross_field(values: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
+    free = values.get("min_free_disk")
+    if free is not None:
+        try:
+            parse_min_free(str(free))
+        except ValueError as err:
+            problems.append(f'invalid value "{free}" for {PREFIX}MIN_FREE_DISK: {err}')
     url = str(values.get("frontend_url", ""))
     if not url:
         problems.append(f'invalid value "" for {PREFIX}FRONTEND_URL: no value supplied')
@@ -298,7 +371,7 @@ def _cross_field(values: Mapping[str, Any]) -> list[str]:
                 f"{PREFIX}FRONTEND_URL must be in the format scheme://host (and optionally :port)"
             )
         elif parts.hostname == "host.docker.internal":
-            gateway = str(values.get("docker_add_host_gateway", "false")).strip()
+            gateway = str(values.get("docker_add_host_gateway", "false"))
             if gateway not in TRUE_SPELLINGS:
                 problems.append(
                     "Making the executor talk to host.docker.internal but not allowing host "
@@ -308,7 +381,7 @@ def _cross_field(values: Mapping[str, Any]) -> list[str]:
     single, multi = values.get("queue_name", ""), values.get("queue_names", "")
     if bool(single) == bool(multi):
         problems.append(f"exactly one of {PREFIX}QUEUE_NAME or {PREFIX}QUEUE_NAMES must be set")
-    names = [str(single)] if single else [q.strip() for q in str(multi).split(",")]
+    names = [str(single)] if single else str(multi).split(",")
     bad = [n for n in names if n and n not in VALID_QUEUE_NAMES] + [n for n in names if not n]
     if (single or multi) and bad:
         var = "QUEUE_NAME" if single else "QUEUE_NAMES"

@@ -1,4 +1,11 @@
-"""Facts about this host that `serve` and `validate` both need: tool versions and telemetry.
+"""Facts about this host that `serve` and `validate` both need: tool versions, telemetry, and
+the CPUs and memory the Docker host can give a job.
+
+Job limits: `docker run --cpus N` fails (exit 125, "Range of CPUs is from 0.01 to 2.00") when N
+exceeds the engine host's CPUs, which with Sourcegraph's default `EXECUTOR_JOB_NUM_CPUS=4` on
+a 2-core host fails every step. `fit_limits` clamps both limits to what the engine reports
+(`docker info`: `NCPU`, `MemTotal`; this process's host when the engine does not answer) and
+says so, once, in words an admin can act on.
 
 The wire version: the frontend sends v2 job payloads (base64 files, docker auth) and
 `-binaryDiffs` only to executors >= 4.3.0, so we speak as 5.3.0 and carry our own version as
@@ -7,17 +14,82 @@ semver build metadata, which version comparisons ignore.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from executor import __version__
+from executor.config.goparse import parse_data_size
 from executor.metrics import Metrics
 
-__all__ = ["WIRE_VERSION", "telemetry", "tool_version"]
+__all__ = [
+    "SRC_CLI_VERSION",
+    "WIRE_VERSION",
+    "HostResources",
+    "JobLimits",
+    "fit_limits",
+    "host_resources",
+    "telemetry",
+    "tool_version",
+]
 
 WIRE_VERSION = f"5.3.0+executor-py.{__version__}"
+
+#: The src-cli release whose `batch exec` semantics the engine (`executor.batch`) implements:
+#: it follows `sourcegraph/src-cli` main at `2027d785`, two commits after the `7.6.0` tag that
+#: touch neither batch exec nor its library. Reported as the heartbeat's `srcCliVersion` (the
+#: Go executor reports `src version -client-only` of the src binary it runs).
+SRC_CLI_VERSION = "7.6.0"
+
+
+@dataclass(frozen=True)
+class HostResources:
+    """What the Docker host has: CPUs and memory in bytes (0 when unknown)."""
+
+    cpus: int
+    memory: int
+
+
+def host_resources(env: Mapping[str, str]) -> HostResources:
+    """The engine's `NCPU` and `MemTotal`; this machine's when the engine does not answer."""
+    info = tool_version(["docker", "info", "--format", "{{.NCPU}} {{.MemTotal}}"], env).split()
+    if len(info) == 2 and all(part.isdigit() for part in info):
+        return HostResources(cpus=int(info[0]), memory=int(info[1]))
+    cpus = len(os.sched_getaffinity(0))
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return HostResources(cpus=cpus, memory=memory)
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """The per-job limits to use, and one warning for each that had to be lowered."""
+
+    cpus: int
+    memory: str
+    warnings: tuple[str, ...]
+
+
+def fit_limits(cpus: int, memory: str, host: HostResources) -> JobLimits:
+    """`EXECUTOR_JOB_NUM_CPUS` / `EXECUTOR_JOB_MEMORY` clamped to `host` (0 stays unbounded)."""
+    warnings = []
+    if host.cpus and cpus > host.cpus:
+        warnings.append(
+            f"EXECUTOR_JOB_NUM_CPUS={cpus} is more than the {host.cpus} CPUs of the Docker"
+            f" host; each job gets {host.cpus} (docker run refuses more)"
+        )
+        cpus = host.cpus
+    wanted = parse_data_size(memory) if memory not in ("", "0") else 0
+    if host.memory and wanted > host.memory:
+        mib = host.memory // 2**20
+        warnings.append(
+            f"EXECUTOR_JOB_MEMORY={memory} is more than the {mib}M of memory of the Docker"
+            f" host; each job gets {mib}M"
+        )
+        memory = f"{mib}M"
+    return JobLimits(cpus=cpus, memory=memory, warnings=tuple(warnings))
 
 
 def tool_version(argv: list[str], env: Mapping[str, str]) -> str:
@@ -42,6 +114,7 @@ def telemetry(metrics: Metrics, env: Mapping[str, str]) -> Callable[[], dict[str
         "docker_version": docker,
         "executor_version": WIRE_VERSION,
         "git_version": git,
+        "src_cli_version": SRC_CLI_VERSION,
     }
 
     def collect() -> dict[str, str]:

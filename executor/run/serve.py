@@ -28,9 +28,9 @@ import structlog
 
 from executor import __version__
 from executor.apiclient.queue import QueueClient
-from executor.config.settings import Settings
+from executor.config.settings import Settings, no_effect
 from executor.metrics import Metrics
-from executor.run.host import WIRE_VERSION, telemetry
+from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
 from executor.runtime import Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
@@ -114,17 +114,22 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         env=forwarded_env(environ),
         lock_path=str(lock.path),
     )
+    for warning in no_effect(environ):
+        log.warning(warning)
+    limits = fit_limits(settings.job_num_cpus, settings.job_memory, host_resources(host.env))
+    for warning in limits.warnings:
+        log.warning(warning)
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
-    client = _client(settings, host, metrics)
+    client = _client(settings, host, metrics, limits)
     runtime = DockerRuntime(
         executor_name=host.name,
         stop_timeout=settings.docker_stop_timeout,
         env=host.env,
         on_cancel_latency=metrics.cancel_latency.observe,
     )
-    docker = _docker_options(settings)
+    docker = _docker_options(settings, limits)
     root_cleaner = RootCleaner(
         runtime=runtime,
         docker=docker,
@@ -168,7 +173,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     return 0
 
 
-def _client(settings: Settings, host: _Host, metrics: Metrics) -> QueueClient:
+def _client(settings: Settings, host: _Host, metrics: Metrics, limits: JobLimits) -> QueueClient:
     return QueueClient(
         frontend_url=settings.frontend_url,
         token=settings.token,
@@ -176,8 +181,8 @@ def _client(settings: Settings, host: _Host, metrics: Metrics) -> QueueClient:
         queues=settings.queues,
         version=WIRE_VERSION,
         resources={
-            "num_cpus": settings.job_num_cpus,
-            "memory": settings.job_memory,
+            "num_cpus": limits.cpus,
+            "memory": limits.memory,
             "disk_space": settings.firecracker_disk_space,
         },
         observe=metrics.observe_api,
@@ -185,10 +190,10 @@ def _client(settings: Settings, host: _Host, metrics: Metrics) -> QueueClient:
     )
 
 
-def _docker_options(settings: Settings) -> DockerOptions:
+def _docker_options(settings: Settings, limits: JobLimits) -> DockerOptions:
     return DockerOptions(
-        cpus=settings.job_num_cpus,
-        memory=settings.job_memory,
+        cpus=limits.cpus,
+        memory=limits.memory,
         pids_limit=settings.job_pids_limit,
         add_host_gateway=settings.docker_add_host_gateway,
         additional_mounts=[m for m in settings.docker_additional_mounts.split(";") if m],

@@ -3,7 +3,9 @@
 Sourcegraph's `cmd/executor/internal/run/validate.go`: the configuration, the tools the
 runtime needs (git >= 2.26, a reachable Docker engine) and the frontend's
 `GET /.executors/test/auth` with the executor token. Every failure is printed, not only the
-first; the exit status is 1 when any check failed.
+first; the exit status is 1 when any check failed. `advisories` are printed as warnings and do
+not fail: variables that do nothing with the Docker runtime, and job limits above what the
+Docker host has (the daemon clamps them; see `host.fit_limits`).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from collections.abc import Mapping
 
 from executor.apiclient.base import RetryPolicy
 from executor.apiclient.queue import QueueClient
-from executor.config.settings import Settings
+from executor.config.settings import Settings, no_effect
 from executor.errors import ApiError
-from executor.run.host import WIRE_VERSION, tool_version
+from executor.run.host import WIRE_VERSION, fit_limits, host_resources, tool_version
 from executor.runtime import forwarded_env
 
-__all__ = ["validate"]
+__all__ = ["advisories", "validate"]
 
 #: The oldest git whose `fetch` and sparse-checkout flags the workspace uses.
 MIN_GIT = (2, 26)
@@ -41,6 +43,13 @@ async def validate(settings: Settings, environ: Mapping[str, str]) -> list[str]:
         )
     failures += await _check_frontend(settings)
     return failures
+
+
+def advisories(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Warnings that do not fail validation: settings without effect, limits to be clamped."""
+    host = host_resources(forwarded_env(environ))
+    limits = fit_limits(settings.job_num_cpus, settings.job_memory, host)
+    return no_effect(environ) + list(limits.warnings)
 
 
 async def _check_frontend(settings: Settings) -> list[str]:

@@ -10,7 +10,8 @@ the `X-Sourcegraph-Job-ID` header), and gives each matching request, independent
 - `hold` (seconds or a duration): the handler runs at once (state changed), its answer is held
   back that long: the window in which an executor can die with its call done but unanswered;
 - `error` (share 0..1): answer `status` (503 unless set) **before the handler runs**, so no
-  state changed. A client may retry any such answer safely;
+  state changed. A client may retry any such answer safely. With `retry_after` (seconds, a
+  whole number) the answer carries that `Retry-After` header (a throttling 429 or 503);
 - `drop` (share): close the connection **before the handler runs** (no state changed);
 - `lost` (share): run the handler (state changed) and then lose its answer: the connection is
   closed instead. This is the fault that exposes double marks and duplicated log entries, since
@@ -94,6 +95,7 @@ class FaultRule:
     path: str | None = None
     error: float = 0.0
     status: int = 503
+    retry_after: int = 0
     latency: float = 0.0
     hold: float = 0.0
     drop: float = 0.0
@@ -117,8 +119,8 @@ class FaultRule:
             raise FaultSpecError("error+drop and lost+truncate must each be at most 1")
         if not 500 <= self.status <= 599 and self.status != 429:
             raise FaultSpecError(f"status={self.status}: use a 5xx or 429")
-        if self.latency < 0 or self.hold < 0:
-            raise FaultSpecError("latency and hold must not be negative")
+        if self.latency < 0 or self.hold < 0 or self.retry_after < 0:
+            raise FaultSpecError("latency, hold and retry_after must not be negative")
 
     def matches(self, path: str, job_id: int | None = None) -> bool:
         """Whether a request for `path` (with `job_id` from its header, if any) is picked."""
@@ -141,7 +143,7 @@ def _rule(raw: dict[str, Any]) -> FaultRule:
         for key, value in raw.items():
             if key in ("route", "path"):
                 values[key] = str(value)
-            elif key == "status":
+            elif key in ("status", "retry_after"):
                 values[key] = int(value)
             elif key in ("latency", "hold"):
                 values[key] = parse_duration(str(value))
@@ -294,16 +296,13 @@ class FaultMiddleware:
         if before < rule.error:
             self._record(scope, None, "error")
             body = b'{"error":"injected fault"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": rule.status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if rule.retry_after:
+                headers.append((b"retry-after", str(rule.retry_after).encode()))
+            await send({"type": "http.response.start", "status": rule.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         if before < rule.error + rule.drop:

@@ -6,7 +6,18 @@ It drives a `Store` (the queue API client satisfies it) and a `Handler` (one job
 
 - Dequeue every `poll_interval` (with ±20 % jitter so a fleet does not poll in lockstep), at
   once again after a job was dequeued, only while a slot is free.
-- Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. IDs the
+- A failed dequeue (any `ApiError`) is backed off (`backoff.Backoff`: capped at
+  `error_backoff_cap`, jittered, exponential; a `Retry-After` is a floor up to
+  `retry_after_cap`), reset by the next answer. The first failure of a streak is one warning,
+  the rest are debug lines, and the recovery is one info line with the streak's length. An
+  answered heartbeat during such a streak ends the wait at once (the frontend is back).
+- Before each dequeue `admission()` may name a reason not to take work (disk pressure): the
+  loop then waits (`admission_interval`) and asks again; the reason is logged once when it
+  starts and once when it ends.
+- Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. A failed
+  heartbeat is retried sooner, backed off up to `heartbeat_backoff_cap` (Retry-After honoured
+  up to the same bound), so that a frontend that answers again is heartbeated within the
+  cap plus one request's timeout: well inside its 25 s stalled-job window. IDs the
   server no longer knows leave the heartbeat set (the job keeps running, as in Sourcegraph);
   `cancelIds` cancel their job, which is then marked *failed* (the server stores `canceled`).
 - Each job has a deadline (`max_runtime`; 0 means none, as in Sourcegraph): past it the job is
@@ -17,6 +28,9 @@ It drives a `Store` (the queue API client satisfies it) and a `Handler` (one job
   in `processing` until the frontend's resetter gives up on it.)
 - Outcome: non-retryable errors and heartbeat cancels → markFailed; any other error (including
   the deadline and a hard stop) → markErrored; success → markComplete.
+- `health()`: whether the loop is doing its work: it fails when the last answered heartbeat or
+  the last answered dequeue (while the loop wanted one: not while every slot is busy, the
+  disk refuses work or the loop drains) is older than `health_bound`.
 - `drain()` stops dequeuing and lets running jobs finish (first signal); `interrupt()` cancels
   them too (second signal). `num_total_jobs` / `max_active_time` drain by themselves, after
   which `run()` returns normally and the process exits 0.
@@ -28,7 +42,6 @@ workspace removal, final log flush) runs in its own `finally` blocks before the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -38,9 +51,10 @@ from typing import Protocol
 import structlog
 
 from executor.config.settings import format_go_duration
-from executor.errors import ApiError, ApiRejected
+from executor.errors import ApiError, ApiRejected, ApiUnavailable
 from executor.metrics import Metrics
 from executor.wire import Job, MalformedJob
+from executor.worker.backoff import Backoff
 
 __all__ = ["Handler", "Store", "Worker", "WorkerOptions"]
 
@@ -81,6 +95,11 @@ class WorkerOptions:
     max_active_time: float = 0.0
     queue_label: str = "batches"
     ping_interval: float = 1.0
+    error_backoff_cap: float = 15.0
+    retry_after_cap: float = 300.0
+    heartbeat_backoff_cap: float = 10.0
+    admission_interval: float = 5.0
+    health_bound: float = 120.0
 
 
 @dataclass
@@ -111,6 +130,7 @@ class Worker:
         metrics: Metrics | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        admission: Callable[[], str | None] | None = None,
     ) -> None:
         self._store = store
         self._handler = handler
@@ -122,11 +142,41 @@ class Worker:
         self._slots = asyncio.Semaphore(max(1, options.max_jobs))
         self._dequeues = 0
         self.counts = {"completed": 0, "errored": 0, "failed": 0}
+        self._admission = admission
+        self.refused = ""  # why dequeuing is paused (disk pressure), "" when it is not
+        poll = max(options.poll_interval, 0.1)
+        self._dequeue_backoff = Backoff(
+            base=poll, cap=max(options.error_backoff_cap, poll), hint_cap=options.retry_after_cap
+        )
+        beat_cap = max(0.1, min(options.heartbeat_backoff_cap, options.heartbeat_interval * 2))
+        self._heartbeat_backoff = Backoff(base=min(1.0, beat_cap), cap=beat_cap, hint_cap=beat_cap)
+        now = clock()
+        self._dequeue_ok = now  # last answered dequeue, or last moment none was wanted
+        self._heartbeat_ok = now
+        self._answering = asyncio.Event()  # a heartbeat was answered during a dequeue streak
 
     @property
     def running_ids(self) -> list[str]:
         """Record UIDs of the jobs this loop is running (the janitor's live set)."""
         return list(self._runs)
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """(healthy, facts): the ages of the last answered heartbeat and dequeue, in seconds."""
+        now = self._clock()
+        if self._stopping.is_set() or self.refused or self._slots.locked():
+            self._dequeue_ok = now  # no dequeue is wanted now: none can be late
+        heartbeat_age = now - self._heartbeat_ok
+        dequeue_age = now - self._dequeue_ok
+        bound = self._opts.health_bound
+        facts: dict[str, object] = {
+            "heartbeatAgeSeconds": round(heartbeat_age, 1),
+            "dequeueAgeSeconds": round(dequeue_age, 1),
+            "boundSeconds": bound,
+            "running": len(self._runs),
+            "refusing": self.refused or None,
+            "draining": self._stopping.is_set(),
+        }
+        return heartbeat_age <= bound and dequeue_age <= bound, facts
 
     def drain(self) -> None:
         """Stop dequeuing; running jobs finish; heartbeats go on until they have."""
@@ -187,26 +237,61 @@ class Worker:
                 break
             if not await self._acquire_slot():
                 break
+            if await self._refusing():
+                self._slots.release()
+                self._dequeue_ok = self._clock()
+                await self._sleep(self._opts.admission_interval)
+                continue
             got_job = False
+            delay = self._opts.poll_interval * random.uniform(0.8, 1.2)
             try:
                 job = await self._store.dequeue()
+                self._dequeue_answered()
             except MalformedJob as err:
+                self._dequeue_answered()
                 await self._refuse(err)
                 job = None
             except ApiError as err:
-                log.warning("dequeue failed", error=str(err))
+                delay = self._dequeue_failed(err)
                 job = None
             if job is not None:
                 got_job = self._start(job)
             if not got_job:
                 self._slots.release()
-                await self._sleep(self._opts.poll_interval * random.uniform(0.8, 1.2))
+                if self._dequeue_backoff.failures:
+                    await self._sleep(delay, wake=self._answering)
+                else:
+                    await self._sleep(delay)
+
+    def _dequeue_answered(self) -> None:
+        self._dequeue_ok = self._clock()
+        streak = self._dequeue_backoff.succeeded()
+        if streak:
+            log.info("dequeue answered again", failedAttempts=streak)
+
+    def _dequeue_failed(self, err: ApiError) -> float:
+        return _backed_off(self._dequeue_backoff, err, "dequeue failed")
+
+    async def _refusing(self) -> bool:
+        """Whether admission refuses work now; logs each change once."""
+        if self._admission is None:
+            return False
+        reason = await asyncio.to_thread(self._admission) or ""
+        if reason and not self.refused:
+            log.warning("not dequeuing: " + reason)
+        elif self.refused and not reason:
+            log.info("dequeuing again: the condition cleared", was=self.refused)
+        self.refused = reason
+        return bool(reason)
 
     async def _acquire_slot(self) -> bool:
+        waited = self._slots.locked()
         acquire = asyncio.ensure_future(self._slots.acquire())
         stop = asyncio.ensure_future(self._stopping.wait())
         await asyncio.wait([acquire, stop], return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
+        if waited:
+            self._dequeue_ok = self._clock()  # every slot was busy: no dequeue was wanted
         if self._stopping.is_set():
             if acquire.done() and not acquire.cancelled():
                 self._slots.release()
@@ -215,9 +300,16 @@ class Worker:
             return False
         return True
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+    async def _sleep(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleep `seconds`, or less when the loop stops or `wake` is set (then cleared)."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if wake is not None:
+            waits.append(asyncio.ensure_future(wake.wait()))
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()
+        if wake is not None:
+            wake.clear()
 
     async def _refuse(self, err: MalformedJob) -> None:
         """Mark a job whose payload does not decode failed (non-retryable), naming the field."""
@@ -308,16 +400,26 @@ class Worker:
 
     async def _heartbeat_forever(self) -> None:
         while True:
-            await self._heartbeat_once()
-            await asyncio.sleep(self._opts.heartbeat_interval)
+            delay = await self._heartbeat_once()
+            await asyncio.sleep(delay)
 
-    async def _heartbeat_once(self) -> None:
+    async def _heartbeat_once(self) -> float:
+        """One heartbeat; the seconds until the next one."""
         sent = [uid for uid, run in self._runs.items() if run.heartbeated]
         try:
             known, cancel = await self._store.heartbeat(sent)
         except ApiError as err:
-            log.warning("Failed to refresh heartbeats", error=str(err))
-            return
+            return _backed_off(self._heartbeat_backoff, err, "Failed to refresh heartbeats")
+        self._heartbeat_ok = self._clock()
+        if self._dequeue_backoff.failures:
+            self._answering.set()  # the frontend answers again: dequeue now, not at the cap
+        streak = self._heartbeat_backoff.succeeded()
+        if streak:
+            log.info("heartbeats answered again", failedAttempts=streak)
+        self._apply_heartbeat(sent, known, cancel)
+        return self._opts.heartbeat_interval
+
+    def _apply_heartbeat(self, sent: list[str], known: list[str], cancel: list[str]) -> None:
         known_set = set(known)
         for uid in sent:
             run = self._runs.get(uid)
@@ -329,3 +431,12 @@ class Worker:
             if run is not None:
                 log.info("job canceled by the frontend", jobID=run.job.id)
                 run.cancel("heartbeat")
+
+
+def _backed_off(backoff: Backoff, err: ApiError, what: str) -> float:
+    """Count a failure; warn on the first of a streak only (the rest are debug lines)."""
+    hint = err.retry_after if isinstance(err, ApiUnavailable) else None
+    delay = backoff.failed(hint)
+    report = log.warning if backoff.failures == 1 else log.debug
+    report(what, error=str(err), failedAttempts=backoff.failures, retryIn=round(delay, 2))
+    return delay

@@ -174,18 +174,35 @@ def test_transient_errors_are_retried(scripted: tuple[str, type[_Scripted]]) -> 
     handler.script = [
         (503, "text/plain", b"busy"),
         (429, "text/plain", b"slow down"),
-        (200, "application/json", b'{"knownIds":["7"],"cancelIds":null}'),
+        (204, "text/plain", b""),
     ]
 
-    async def scenario() -> tuple[list[str], list[str]]:
+    async def scenario() -> None:
         client = _client(url, "tok3n")
         try:
-            return await client.heartbeat(["7"])
+            await client.mark_complete(Job(id=7, token="t"))
         finally:
             await client.aclose()
 
-    assert _run(scenario()) == (["7"], [])
+    _run(scenario())
     assert len(handler.seen) == 3
+
+
+def test_a_heartbeat_is_not_retried_by_the_client(scripted: tuple[str, type[_Scripted]]) -> None:
+    """The loop backs heartbeats off itself, within the frontend's 25 s window."""
+    url, handler = scripted
+    handler.script = [(503, "text/plain", b"busy")]
+
+    async def scenario() -> None:
+        client = _client(url, "tok3n")
+        try:
+            await client.heartbeat(["7"])
+        finally:
+            await client.aclose()
+
+    with pytest.raises(ApiUnavailable):
+        _run(scenario())
+    assert len(handler.seen) == 1
 
 
 def test_401_is_not_retried(scripted: tuple[str, type[_Scripted]]) -> None:
