@@ -108,7 +108,10 @@ def raw_docker(base: Path, where: Path, n: int, concurrency: int) -> float:
     argv = ["xargs", "-P", str(concurrency), "-I{}", "sh", "-c", script, "{}", SED]
     start = time.perf_counter()
     subprocess.run(
-        argv, input="\n".join(str(i) for i in range(n)), text=True, check=True,
+        argv,
+        input="\n".join(str(i) for i in range(n)),
+        text=True,
+        check=True,
         stdout=subprocess.DEVNULL,
     )
     elapsed = time.perf_counter() - start

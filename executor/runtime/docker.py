@@ -85,9 +85,15 @@ _log = structlog.get_logger(__name__)
 # The SDK, imported by name: to mypy and ruff the repository's top-level `docker/` directory
 # (Dockerfiles, no __init__.py) looks like a namespace package that shadows it. At run time the
 # installed regular package always wins. docker-py ships no type hints, so it is `Any` anyway.
-_sdk: Any = importlib.import_module("docker")
-_sdk_errors: Any = importlib.import_module("docker.errors")
-_unixconn: Any = importlib.import_module("docker.transport.unixconn")
+
+
+def _sdk(name: str = "") -> Any:
+    """docker-py (`docker`, or its submodule `name`), imported when first used.
+
+    docker-py pulls in requests and urllib3: a quarter of an idle daemon's modules, needed
+    only once a container is inspected or removed (the janitor's sweeps, a cancel).
+    """
+    return importlib.import_module(f"docker.{name}" if name else "docker")
 
 
 class DockerRuntime:
@@ -223,11 +229,12 @@ class DockerRuntime:
         """Force-remove a container; False if it did not exist (or is already being removed)."""
 
         def remove() -> bool:
+            errors = _sdk("errors")
             try:
                 self._docker().containers.get(name).remove(force=True)
-            except _sdk_errors.NotFound:
+            except errors.NotFound:
                 return False
-            except _sdk_errors.APIError as err:
+            except errors.APIError as err:
                 if err.status_code == 409 and "in progress" in str(err):
                     return False
                 raise
@@ -249,9 +256,10 @@ class DockerRuntime:
         """Whether `image` is present locally (nothing is pulled)."""
 
         def exists() -> bool:
+            errors = _sdk("errors")
             try:
                 self._docker().images.get(image)
-            except _sdk_errors.ImageNotFound:
+            except errors.ImageNotFound:
                 return False
             return True
 
@@ -279,10 +287,11 @@ def _engine_client(environment: dict[str, str]) -> Any:
     descriptors crept up by 25 (found by `bench.soak`). Remounting the adapter with a single
     pool closes the previous connection whenever the URL changes.
     """
-    client = _sdk.from_env(environment=environment)
+    client = _sdk().from_env(environment=environment)
+    unixconn = _sdk("transport.unixconn")
     adapter = client.api.adapters.get("http+docker://")
-    if isinstance(adapter, _unixconn.UnixHTTPAdapter):
-        single = _unixconn.UnixHTTPAdapter(
+    if isinstance(adapter, unixconn.UnixHTTPAdapter):
+        single = unixconn.UnixHTTPAdapter(
             f"http+unix://{adapter.socket_path}",
             adapter.timeout,
             pool_connections=1,
