@@ -41,6 +41,7 @@ from executor.wire import CliStep, Job
 from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
 from executor.worker.loop import Worker, WorkerOptions
 from executor.workspace.clone import Workspace
+from executor.workspace.repocache import RepoCache
 
 __all__ = ["Phase", "serve", "unowned_grace"]
 
@@ -220,6 +221,7 @@ def _handler(
         log_max_bytes=settings.log_entry_max,
         lock_path=host.lock_path,
         docker_auth_config=_auth_config(settings),
+        repo_cache=_repo_cache(settings, host),
     )
     return JobHandler(
         runtime=runtime,
@@ -309,6 +311,14 @@ class _LazyBatchRunner:
         return await self._load().run_cli_step(
             job, workspace, step, handle, env=env, docker_config_dir=docker_config_dir
         )
+
+
+def _repo_cache(settings: Settings, host: _Host) -> RepoCache | None:
+    size = settings.repo_cache_bytes
+    if size <= 0:
+        return None
+    root = Path(settings.repo_cache_dir or host.workspace_root / "executor-repo-cache")
+    return RepoCache(root, size, host.env)
 
 
 def _auth_config(settings: Settings) -> dict[str, object]:

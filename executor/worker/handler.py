@@ -38,6 +38,7 @@ from executor.runtime.docker import write_docker_auth_config
 from executor.runtime.janitor import write_owner_marker
 from executor.wire import CliStep, Job
 from executor.workspace.clone import FilesClient, Workspace, prepare_workspace, teardown_workspace
+from executor.workspace.repocache import RepoCache
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
 
@@ -77,6 +78,8 @@ class HandlerOptions:
     log_interval: float = 1.0
     docker_auth_config: Mapping[str, Any] = field(default_factory=dict)
     lock_path: str = ""
+    #: The host's repository cache (`executor.workspace.repocache`); None when it is off.
+    repo_cache: RepoCache | None = None
 
 
 class RootRemover(Protocol):
@@ -141,6 +144,7 @@ class JobHandler:
             files=self._files,
             env=opts.forwarded_env,
             scripts=scripts,
+            repo_cache=opts.repo_cache,
         )
         state["workspace"] = workspace
         auth = job.docker_auth_config.to_wire() if job.docker_auth_config.auths else None
