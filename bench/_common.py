@@ -75,8 +75,9 @@ class Bench:
     def store(self) -> SandboxStore:
         return SandboxStore(self.server.settings.db_path)
 
-    def add_repo(self, name: str, path: Path) -> None:
-        body = {"name": name, "path": str(path), "mode": "clone"}
+    def add_repo(self, name: str, path: Path, mode: str = "clone") -> None:
+        """Host `path` as `name`: a mirror clone, or (`register`) the path as it is."""
+        body = {"name": name, "path": str(path), "mode": mode}
         self.client.post("/.sandbox/repos", json=body).raise_for_status()
 
     def enqueue(self, job: dict[str, Any], queue: str = "batches") -> int:

@@ -71,7 +71,7 @@ def host_repos(box: Bench, n: int) -> tuple[list[str], Path]:
     base, _ = make_repo(box.scratch, files=5)
     names = [f"github.com/bench/b20k-{i:05d}" for i in range(n)]
     for name in names:
-        box.add_repo(name, base)
+        box.add_repo(name, base, mode="register")
     return names, base
 
 

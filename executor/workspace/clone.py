@@ -151,13 +151,13 @@ async def prepare_workspace(
                 contextlib.AsyncExitStack() as stack,
             ):
                 url = f"http://127.0.0.1:{port}/{job.repository_name}"
-                cached = None
-                if repo_cache is not None and cache_applies(job):
-                    cached = await stack.enter_async_context(repo_cache.lease(job, url))
                 for key, argv in git_commands(job, str(repo_path), port):
-                    if key == "setup.git.fetch" and cached is not None:
-                        await _fetch_from_cache(logger, argv, cached, url, repo_path, git_env)
-                        continue
+                    if key == "setup.git.fetch" and repo_cache and cache_applies(job):
+                        # Locked until the checkout is done: nothing changes the entry meanwhile.
+                        cached = await stack.enter_async_context(repo_cache.lease(job, url))
+                        if cached is not None:
+                            await _fetch_from_cache(logger, argv, cached, url, repo_path, git_env)
+                            continue
                     await _run_logged(logger, key, argv, git_env)
                     if key == "setup.git.init" and repo_path == path:
                         # Keep the marker out of `git status` and of any diff a step computes.
