@@ -157,11 +157,13 @@ def step_job(repo: str, commit: str, *commands: str) -> dict[str, Any]:
 class Daemon:
     """One `executor run` subprocess; stdout+stderr go to a log file in the scratch dir."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, python_flags: Sequence[str] = ()
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "executor", "run"],
+            [sys.executable, *python_flags, "-m", "executor", "run"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -207,11 +209,15 @@ def bench_env(box: Bench, workspaces: Path, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def daemon(box: Bench, name: str = "bench-0", **overrides: str) -> Iterator[Daemon]:
-    """A daemon against `box`, stopped (SIGTERM, then SIGKILL) and its containers removed."""
+def daemon(
+    box: Bench, name: str = "bench-0", python_flags: Sequence[str] = (), **overrides: str
+) -> Iterator[Daemon]:
+    """A daemon against `box`, stopped (SIGTERM, then SIGKILL) and its containers removed.
+
+    `python_flags` go to the interpreter (`-X importtime`)."""
     workspaces = box.scratch / f"ws-{name}"
     env = bench_env(box, workspaces, **overrides)
-    proc = Daemon(env, box.scratch / f"{name}.log")
+    proc = Daemon(env, box.scratch / f"{name}.log", python_flags)
     try:
         yield proc
     finally:
