@@ -346,3 +346,11 @@ def test_run_help_names_each_range() -> None:
     )
     assert "accepts 0 (off) or an integer from 1 to 65535" in done.stdout
     assert "accepts a non-negative duration (0 = no deadline), such as 30m" in done.stdout
+
+
+def test_repo_cache_size_default_off_and_invalid() -> None:
+    assert load_settings(BASE).repo_cache_bytes == 5 * 1024**3
+    assert load_settings({**BASE, "EXECUTOR_REPO_CACHE_SIZE": "0"}).repo_cache_bytes == 0
+    assert load_settings({**BASE, "EXECUTOR_REPO_CACHE_SIZE": "512M"}).repo_cache_bytes == 512 << 20
+    with pytest.raises(ConfigError):
+        load_settings({**BASE, "EXECUTOR_REPO_CACHE_SIZE": "lots"})
