@@ -27,6 +27,7 @@ import httpx
 from executor.sandbox.server import SandboxServer
 from executor.sandbox.state import SandboxSettings
 from executor.sandbox.store import JobRecord, SandboxStore
+from executor.workspace.repocache import DEFAULT_DIR_NAME
 
 __all__ = [
     "IMAGE",
@@ -45,6 +46,7 @@ __all__ = [
     "sandbox",
     "step_job",
     "timed",
+    "tmpdir_left",
     "wait_until",
 ]
 
@@ -248,6 +250,18 @@ def remove_containers(lock_prefix: str) -> None:
     ]
     if ours:
         subprocess.run(["docker", "rm", "-f", *ours], capture_output=True, check=False)
+
+
+def tmpdir_left(root: Path) -> list[str]:
+    """What a daemon left in its TMPDIR: every entry but the repository cache (meant to stay),
+    and inside the cache any fill still in progress (`.tmp-*`, which a clean stop never leaves)."""
+    if not root.exists():
+        return []
+    left = sorted(p.name for p in root.iterdir() if p.name != DEFAULT_DIR_NAME)
+    cache = root / DEFAULT_DIR_NAME
+    if cache.is_dir():
+        left += sorted(f"{DEFAULT_DIR_NAME}/{p.name}" for p in cache.glob(".tmp-*"))
+    return left
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:

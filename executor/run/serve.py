@@ -41,7 +41,7 @@ from executor.wire import CliStep, Job
 from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
 from executor.worker.loop import Worker, WorkerOptions
 from executor.workspace.clone import Workspace
-from executor.workspace.repocache import RepoCache
+from executor.workspace.repocache import DEFAULT_DIR_NAME, RepoCache
 
 __all__ = ["Phase", "serve", "unowned_grace"]
 
@@ -317,7 +317,7 @@ def _repo_cache(settings: Settings, host: _Host) -> RepoCache | None:
     size = settings.repo_cache_bytes
     if size <= 0:
         return None
-    root = Path(settings.repo_cache_dir or host.workspace_root / "executor-repo-cache")
+    root = Path(settings.repo_cache_dir or host.workspace_root / DEFAULT_DIR_NAME)
     return RepoCache(root, size, host.env)
 
 

@@ -51,7 +51,10 @@ import structlog
 
 from executor.wire import Job
 
-__all__ = ["RepoCache", "cache_applies", "fetch_flags"]
+__all__ = ["DEFAULT_DIR_NAME", "RepoCache", "cache_applies", "fetch_flags"]
+
+#: The cache's directory under the workspace root unless `EXECUTOR_REPO_CACHE_DIR` says otherwise.
+DEFAULT_DIR_NAME = "executor-repo-cache"
 
 _log = structlog.get_logger(__name__)
 
