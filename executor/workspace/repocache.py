@@ -167,7 +167,14 @@ class RepoCache:
                 self.stats["hits"] += 1
                 return True
             entry.ready.unlink()  # an update in progress is a torn entry until it completes
-            await self._fetch(entry.git_dir, job, upstream_url)
+            try:
+                await self._fetch(entry.git_dir, job, upstream_url)
+            except _GitFailed as err:
+                # A commit the server refuses (or a failed fetch) must not cost the entry: git
+                # keeps a pack only once it is complete and indexed, so what is there is sound.
+                _log.info("repository cache update failed", repo=entry.key, error=str(err))
+                await asyncio.to_thread(_write_ready, entry, job.repository_name)
+                return False
             self.stats["updated"] += 1
             await asyncio.to_thread(_write_ready, entry, job.repository_name)
             return await self._has(entry.git_dir, job)

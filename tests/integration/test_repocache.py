@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from executor.errors import WorkspaceError
 from executor.wire import Job
 from executor.workspace.clone import Workspace
 from executor.workspace.repocache import RepoCache
@@ -261,3 +262,19 @@ def test_sparse_checkout_bypasses_the_cache(upstream: Upstream, tmp_path: Path) 
     assert sum(cache.stats.values()) == 0 and not (tmp_path / "cache").exists()
     assert dict(commands(sink))["setup.git.fetch"][-2] == "origin"  # type: ignore[index]
     assert (ws.repo_path / "src" / "a.txt").exists()
+
+
+def test_a_commit_the_server_lacks_keeps_the_entry(upstream: Upstream, tmp_path: Path) -> None:
+    head = upstream.commits[1]
+    cache = cache_for(tmp_path)
+    asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    with pytest.raises(WorkspaceError, match=r"setup\.git\.fetch"):
+        asyncio.run(
+            fetch(job("0" * 40, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
+        )
+    posts = upload_packs(upstream)
+    ws, _ = asyncio.run(
+        fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
+    )
+    assert upload_packs(upstream) == posts and cache.stats["filled"] == 1  # still served
+    assert _git(ws.repo_path, "rev-parse", "HEAD") == head
