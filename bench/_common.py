@@ -27,6 +27,7 @@ import httpx
 from executor.sandbox.server import SandboxServer
 from executor.sandbox.state import SandboxSettings
 from executor.sandbox.store import JobRecord, SandboxStore
+from executor.workspace.repocache import DEFAULT_DIR_NAME
 
 __all__ = [
     "IMAGE",
@@ -45,6 +46,7 @@ __all__ = [
     "sandbox",
     "step_job",
     "timed",
+    "tmpdir_left",
     "wait_until",
 ]
 
@@ -75,8 +77,9 @@ class Bench:
     def store(self) -> SandboxStore:
         return SandboxStore(self.server.settings.db_path)
 
-    def add_repo(self, name: str, path: Path) -> None:
-        body = {"name": name, "path": str(path), "mode": "clone"}
+    def add_repo(self, name: str, path: Path, mode: str = "clone") -> None:
+        """Host `path` as `name`: a mirror clone, or (`register`) the path as it is."""
+        body = {"name": name, "path": str(path), "mode": mode}
         self.client.post("/.sandbox/repos", json=body).raise_for_status()
 
     def enqueue(self, job: dict[str, Any], queue: str = "batches") -> int:
@@ -156,11 +159,13 @@ def step_job(repo: str, commit: str, *commands: str) -> dict[str, Any]:
 class Daemon:
     """One `executor run` subprocess; stdout+stderr go to a log file in the scratch dir."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, python_flags: Sequence[str] = ()
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "executor", "run"],
+            [sys.executable, *python_flags, "-m", "executor", "run"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -206,11 +211,15 @@ def bench_env(box: Bench, workspaces: Path, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def daemon(box: Bench, name: str = "bench-0", **overrides: str) -> Iterator[Daemon]:
-    """A daemon against `box`, stopped (SIGTERM, then SIGKILL) and its containers removed."""
+def daemon(
+    box: Bench, name: str = "bench-0", python_flags: Sequence[str] = (), **overrides: str
+) -> Iterator[Daemon]:
+    """A daemon against `box`, stopped (SIGTERM, then SIGKILL) and its containers removed.
+
+    `python_flags` go to the interpreter (`-X importtime`)."""
     workspaces = box.scratch / f"ws-{name}"
     env = bench_env(box, workspaces, **overrides)
-    proc = Daemon(env, box.scratch / f"{name}.log")
+    proc = Daemon(env, box.scratch / f"{name}.log", python_flags)
     try:
         yield proc
     finally:
@@ -241,6 +250,18 @@ def remove_containers(lock_prefix: str) -> None:
     ]
     if ours:
         subprocess.run(["docker", "rm", "-f", *ours], capture_output=True, check=False)
+
+
+def tmpdir_left(root: Path) -> list[str]:
+    """What a daemon left in its TMPDIR: every entry but the repository cache (meant to stay),
+    and inside the cache any fill still in progress (`.tmp-*`, which a clean stop never leaves)."""
+    if not root.exists():
+        return []
+    left = sorted(p.name for p in root.iterdir() if p.name != DEFAULT_DIR_NAME)
+    cache = root / DEFAULT_DIR_NAME
+    if cache.is_dir():
+        left += sorted(f"{DEFAULT_DIR_NAME}/{p.name}" for p in cache.glob(".tmp-*"))
+    return left
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:

@@ -7,6 +7,11 @@ from /proc/<pid>/stat over the window; requests are the delta of the executor's 
 scraped from `/metrics` at the start and at the end. The reference is the window itself (an idle
 process would score 0 CPU and 0 requests), so the figures here are absolute, not ratios.
 
+Import cost: the daemon runs under `python -X importtime`; every module it imported by the end
+of the window (start-up and anything loaded lazily while idle) is counted, with the sum of the
+self times, and whether the heavy optional parts (docker-py, the batch engine, rich, the
+Kubernetes client) were loaded at all: an idle daemon should need none of them.
+
     .venv/bin/python -m bench.idle [--seconds 60] [--quick]
 """
 
@@ -15,6 +20,8 @@ from __future__ import annotations
 import argparse
 import socket
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -49,6 +56,27 @@ def _scrape_ready(port: int) -> dict[str, float] | None:
     return counts if counts else None
 
 
+HEAVY = ("docker", "executor.batch", "rich", "kubernetes", "requests")
+
+
+def import_cost(log: Path) -> dict[str, Any]:
+    """Modules imported by the daemon and their total self time, from `-X importtime` lines."""
+    names: list[str] = []
+    self_us = 0
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("import time:") or "| imported package" in line:
+            continue
+        fields = line.split("|")
+        self_us += int(fields[0].split(":")[1])
+        names.append(fields[2].strip())
+    # A package marked absent still gets an import line (a few µs, the failed attempt); one
+    # that really loaded shows its submodules.
+    loaded = [heavy for heavy in HEAVY if any(n.startswith(heavy + ".") for n in names)]
+    # A module that fails to import is tried (and logged) again on every attempt: httpcore
+    # looks for the optional `sniffio` on every connection. Count each name once.
+    return {"modules": len(set(names)), "self_ms": self_us / 1000, "heavy_loaded": loaded}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=60)
@@ -59,7 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     with (
         sandbox() as box,
         daemon(
-            box, metrics_port=str(port), queue_poll_interval="1s", heartbeat_interval="5s"
+            box,
+            python_flags=("-X", "importtime"),
+            metrics_port=str(port),
+            queue_poll_interval="1s",
+            heartbeat_interval="5s",
         ) as proc,
     ):
         before = wait_until(lambda: _scrape_ready(port), timeout=30, interval=0.2)
@@ -72,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             rss.append(proc_status_kb(proc.pid, "VmRSS"))
         after = scrape(port)
         cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        imports = import_cost(proc.log_path)
     window = t1 - t0
     calls = {op: after.get(op, 0) - before.get(op, 0) for op in after}
     total = sum(calls.values())
@@ -82,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         "cpu_share": (cpu1 - cpu0) / window,
         "requests": calls,
         "requests_per_s": total / window,
+        "imports": imports,
     }
     rows = [
         ("window s", round(window, 1)),
@@ -91,6 +125,14 @@ def main(argv: list[str] | None = None) -> None:
         ("CPU s (utime+stime)", round(cpu1 - cpu0, 3)),
         ("CPU % of one core", round(100 * (cpu1 - cpu0) / window, 2)),
         ("requests/s (queue API)", round(total / window, 2)),
+        (
+            "modules imported / their self time ms",
+            f"{imports['modules']} / {imports['self_ms']:.0f}",
+        ),
+        (
+            "heavy parts loaded",
+            ", ".join(imports["heavy_loaded"]) or "none",
+        ),
         ("requests by op", ", ".join(f"{k}={int(v)}" for k, v in sorted(calls.items()))),
     ]
     report("idle", rows, result)

@@ -63,6 +63,7 @@ from bench._common import (
     report,
     sandbox,
     step_job,
+    tmpdir_left,
 )
 
 __all__ = [
@@ -185,7 +186,7 @@ def leftovers(root: Path, names: set[str], networks_before: set[str]) -> dict[st
         text = "".join(_docker_lines("network", "inspect", net))
         if '"executor.' in text or any(name in text for name in names):
             networks.append(net)
-    entries = sorted(p.name for p in root.iterdir()) if root.exists() else []
+    entries = tmpdir_left(root)
     return {"containers": containers, "networks": networks, "tmpdir_entries": entries}
 
 

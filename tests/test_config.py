@@ -417,3 +417,11 @@ def test_every_sourcegraph_variable_is_known() -> None:
     fields = {f"EXECUTOR_{name.upper()}" for name in Settings.model_fields}
     missing = [f"EXECUTOR_{n}" for n in sourcegraph if f"EXECUTOR_{n}" not in fields]
     assert missing == []
+
+
+def test_repo_cache_size_default_off_and_invalid() -> None:
+    assert load_settings(BASE).repo_cache_bytes == 5 * 1024**3
+    assert load_settings({**BASE, "EXECUTOR_REPO_CACHE_SIZE": "0"}).repo_cache_bytes == 0
+    assert load_settings({**BASE, "EXECUTOR_REPO_CACHE_SIZE": "512M"}).repo_cache_bytes == 512 << 20
+    with pytest.raises(ConfigError):
+        load_settings({**BASE, "EXECUTOR_REPO_CACHE_SIZE": "lots"})

@@ -118,6 +118,7 @@ RANGES: dict[str, Range] = {
     "docker_stop_timeout": Range("duration", 0, zero="kill at once", example="5s"),
     "job_pids_limit": Range("integer", 0, zero="no limit"),
     "log_entry_max_bytes": Range("size", 1024, example="16M"),
+    "repo_cache_size": Range("size", 0, example="5G"),
     "metrics_port": Range("integer", 1, 65535, zero="off"),
     "firecracker_bandwidth_ingress": Range("integer", 0),
     "firecracker_bandwidth_egress": Range("integer", 0),

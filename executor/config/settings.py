@@ -173,6 +173,17 @@ class Settings(BaseSettings):
     log_entry_max_bytes: DataSize = Field(
         default="16M", description="(ours) Output kept per log entry: head and tail past this."
     )
+    repo_cache_size: DataSize = Field(
+        default="5G",
+        description=(
+            "(ours) Bound of the host's repository cache (least recently used repositories go"
+            " first); 0 turns it off."
+        ),
+    )
+    repo_cache_dir: str = Field(
+        default="",
+        description="(ours) Repository cache directory (default <TMPDIR>/executor-repo-cache).",
+    )
     metrics_port: GoInt = Field(default=0, description="(ours) Port for /metrics (0 = off).")
     metrics_host: str = Field(default="127.0.0.1", description="(ours) Address for /metrics.")
     log_format: str = Field(
@@ -219,6 +230,10 @@ class Settings(BaseSettings):
     @property
     def log_entry_max(self) -> int:
         return parse_data_size(self.log_entry_max_bytes)
+
+    @property
+    def repo_cache_bytes(self) -> int:
+        return parse_data_size(self.repo_cache_size) if self.repo_cache_size else 0
 
     @property
     def executor_name(self) -> str:

@@ -29,6 +29,7 @@ import structlog
 from executor import __version__
 from executor.apiclient.queue import QueueClient
 from executor.config.settings import Settings, no_effect
+from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
 from executor.runtime import Runtime, forwarded_env
@@ -36,8 +37,11 @@ from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
 from executor.runtime.janitor import Janitor, hold_liveness_lock
 from executor.runtime.rootclean import RootCleaner
+from executor.wire import CliStep, Job
 from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
 from executor.worker.loop import Worker, WorkerOptions
+from executor.workspace.clone import Workspace
+from executor.workspace.repocache import DEFAULT_DIR_NAME, RepoCache
 
 __all__ = ["Phase", "serve", "unowned_grace"]
 
@@ -222,6 +226,7 @@ def _handler(
         log_max_bytes=settings.log_entry_max,
         lock_path=host.lock_path,
         docker_auth_config=_auth_config(settings),
+        repo_cache=_repo_cache(settings, host),
     )
     return JobHandler(
         runtime=runtime,
@@ -266,21 +271,59 @@ def _janitor(
     )
 
 
-def _batch_runner(runtime: Runtime, docker: DockerOptions, host: _Host) -> CliStepRunner | None:
-    try:
-        from executor.batch.hostrunner import (  # type: ignore[import-not-found,unused-ignore]
-            BatchExecRunner,
+def _batch_runner(runtime: Runtime, docker: DockerOptions, host: _Host) -> CliStepRunner:
+    """The batch engine's runner, imported on the first cliStep, not at start-up.
+
+    The engine (spec parsing, templates, the step cache) is a tenth of an idle daemon's
+    memory and most of its import time; a daemon that never sees a cliStep never loads it.
+    """
+    return _LazyBatchRunner(runtime, docker, host)
+
+
+class _LazyBatchRunner:
+    """A `CliStepRunner` that builds `executor.batch.hostrunner.BatchExecRunner` when first used."""
+
+    def __init__(self, runtime: Runtime, docker: DockerOptions, host: _Host) -> None:
+        self._args = (runtime, docker, host)
+        self._runner: CliStepRunner | None = None
+
+    def _load(self) -> CliStepRunner:
+        if self._runner is None:
+            from executor.batch.hostrunner import (  # type: ignore[import-not-found,unused-ignore]
+                BatchExecRunner,
+            )
+
+            runtime, docker, host = self._args
+            self._runner = BatchExecRunner(
+                runtime=runtime,
+                docker=docker,
+                executor_name=host.name,
+                host_label=host.label,
+                lock_path=host.lock_path,
+            )
+        return self._runner
+
+    async def run_cli_step(
+        self,
+        job: Job,
+        workspace: Workspace,
+        step: CliStep,
+        handle: LogEntryHandle,
+        *,
+        env: Mapping[str, str],
+        docker_config_dir: str | None,
+    ) -> int:
+        return await self._load().run_cli_step(
+            job, workspace, step, handle, env=env, docker_config_dir=docker_config_dir
         )
-    except ImportError:  # the engine is optional at this layer: jobs then fail clearly
+
+
+def _repo_cache(settings: Settings, host: _Host) -> RepoCache | None:
+    size = settings.repo_cache_bytes
+    if size <= 0:
         return None
-    runner: CliStepRunner = BatchExecRunner(
-        runtime=runtime,
-        docker=docker,
-        executor_name=host.name,
-        host_label=host.label,
-        lock_path=host.lock_path,
-    )
-    return runner
+    root = Path(settings.repo_cache_dir or host.workspace_root / DEFAULT_DIR_NAME)
+    return RepoCache(root, size, host.env)
 
 
 def _auth_config(settings: Settings) -> dict[str, object]:

@@ -12,11 +12,13 @@ Two ways of talking to Docker, each where it fits:
   `docker rm -f`, `docker container inspect`), so the argv is Sourcegraph's byte for byte and the
   cleanup goes through the same binary, `--config` and environment (`DOCKER_HOST`, CLI contexts)
   as the run it undoes: it cannot address a different engine.
-* Inspection and janitorial cleanup (`list_containers`, `remove_container`, `image_exists`) use
-  the **docker SDK (docker-py)**. It talks to the Engine API socket directly: no subprocess per
-  call, structured results (labels as dicts, states as strings) instead of parsing CLI text,
-  cheap enough for a janitor that runs every minute. python-on-whales was not chosen because it
-  shells out to the CLI for every call, which is the cost and the text parsing we want to avoid.
+* The janitor's listing (`list_containers`) is `docker ps -a -q` with label filters, then
+  `docker container inspect` (JSON) only when something matched: one short process a sweep,
+  and an idle daemon never loads docker-py (with requests and urllib3, a quarter of its
+  modules and ~6 MiB; found by `bench.idle`'s import count).
+* Removal and image checks (`remove_container`, `image_exists`) use the **docker SDK
+  (docker-py)**, imported when first used. It talks to the Engine API socket directly:
+  structured results and errors (`NotFound`, 409 "in progress") instead of parsing CLI text.
   docker-py is blocking, so every call runs in `asyncio.to_thread`, off the event loop.
 
 Cancellation reaches the container. Sourcegraph's executor only killed the CLI, which leaves a
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import math
 import signal
 import time
@@ -56,9 +59,15 @@ _log = structlog.get_logger(__name__)
 # The SDK, imported by name: to mypy and ruff the repository's top-level `docker/` directory
 # (Dockerfiles, no __init__.py) looks like a namespace package that shadows it. At run time the
 # installed regular package always wins. docker-py ships no type hints, so it is `Any` anyway.
-_sdk: Any = importlib.import_module("docker")
-_sdk_errors: Any = importlib.import_module("docker.errors")
-_unixconn: Any = importlib.import_module("docker.transport.unixconn")
+
+
+def _sdk(name: str = "") -> Any:
+    """docker-py (`docker`, or its submodule `name`), imported when first used.
+
+    docker-py pulls in requests and urllib3: a quarter of an idle daemon's modules, needed
+    only once a container is inspected or removed (the janitor's sweeps, a cancel).
+    """
+    return importlib.import_module(f"docker.{name}" if name else "docker")
 
 
 class DockerRuntime:
@@ -166,15 +175,16 @@ class DockerRuntime:
         # Any failure other than "No such container" (engine unreachable …) counts as present.
         return code == 0 or "no such container" not in out.lower()
 
-    async def _cli(self, *args: str, timeout: float) -> tuple[int, str]:
-        """Run a short docker CLI command; return its exit code and combined output."""
+    async def _cli(self, *args: str, timeout: float, stderr: bool = True) -> tuple[int, str]:
+        """Run a short docker CLI command; return its exit code and output (stdout, and
+        stderr with it unless `stderr` is False: then it is dropped)."""
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.docker_bin,
                 *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                stderr=asyncio.subprocess.STDOUT if stderr else asyncio.subprocess.DEVNULL,
                 env=dict(self._env),
                 start_new_session=True,
             )
@@ -194,11 +204,12 @@ class DockerRuntime:
         """Force-remove a container; False if it did not exist (or is already being removed)."""
 
         def remove() -> bool:
+            errors = _sdk("errors")
             try:
                 self._docker().containers.get(name).remove(force=True)
-            except _sdk_errors.NotFound:
+            except errors.NotFound:
                 return False
-            except _sdk_errors.APIError as err:
+            except errors.APIError as err:
                 if err.status_code == 409 and "in progress" in str(err):
                     return False
                 raise
@@ -207,22 +218,36 @@ class DockerRuntime:
         return await asyncio.to_thread(remove)
 
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        """All containers, running or not, that carry every label in `labels`."""
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        """All containers, running or not, that carry every label in `labels`.
 
-        def listing() -> list[ContainerInfo]:
-            found = self._docker().containers.list(all=True, sparse=True, filters=filters)
-            return [_info(c.attrs) for c in found]
-
-        return await asyncio.to_thread(listing)
+        With the docker CLI (`ps`, then `inspect` only if any match), not docker-py: the
+        janitor lists every sweep, and an idle daemon need not load docker-py for it.
+        """
+        argv = ["ps", "-a", "-q", "--no-trunc"]
+        for key, value in labels.items():
+            argv += ["--filter", f"label={key}={value}"]
+        code, out = await self._cli(*argv, timeout=60, stderr=False)
+        if code != 0:
+            raise RuntimeError(f"docker ps failed: {out.strip()[-300:]}")
+        ids = out.split()
+        if not ids:
+            return []
+        code, out = await self._cli("container", "inspect", *ids, timeout=60, stderr=False)
+        # A container removed between the two calls makes inspect exit 1 but list the rest.
+        try:
+            found = json.loads(out or "[]")
+        except ValueError as err:
+            raise RuntimeError(f"docker inspect failed (exit {code})") from err
+        return [_inspected(c) for c in found if isinstance(c, dict)]
 
     async def image_exists(self, image: str) -> bool:
         """Whether `image` is present locally (nothing is pulled)."""
 
         def exists() -> bool:
+            errors = _sdk("errors")
             try:
                 self._docker().images.get(image)
-            except _sdk_errors.ImageNotFound:
+            except errors.ImageNotFound:
                 return False
             return True
 
@@ -250,10 +275,11 @@ def _engine_client(environment: dict[str, str]) -> Any:
     descriptors crept up by 25 (found by `bench.soak`). Remounting the adapter with a single
     pool closes the previous connection whenever the URL changes.
     """
-    client = _sdk.from_env(environment=environment)
+    client = _sdk().from_env(environment=environment)
+    unixconn = _sdk("transport.unixconn")
     adapter = client.api.adapters.get("http+docker://")
-    if isinstance(adapter, _unixconn.UnixHTTPAdapter):
-        single = _unixconn.UnixHTTPAdapter(
+    if isinstance(adapter, unixconn.UnixHTTPAdapter):
+        single = unixconn.UnixHTTPAdapter(
             f"http+unix://{adapter.socket_path}",
             adapter.timeout,
             pool_connections=1,
@@ -264,13 +290,15 @@ def _engine_client(environment: dict[str, str]) -> Any:
     return client
 
 
-def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
-    names = attrs.get("Names") or [""]
+def _inspected(attrs: Mapping[str, Any]) -> ContainerInfo:
+    """A container from `docker container inspect`'s JSON."""
+    state = attrs.get("State") or {}
+    config = attrs.get("Config") or {}
     return ContainerInfo(
         id=str(attrs.get("Id", "")),
-        name=str(names[0]).lstrip("/"),
-        state=str(attrs.get("State", "")),
-        labels=dict(attrs.get("Labels") or {}),
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        state=str(state.get("Status", "")) if isinstance(state, dict) else "",
+        labels=dict(config.get("Labels") or {}) if isinstance(config, dict) else {},
     )
 
 

@@ -44,6 +44,7 @@ from executor.workspace.clone import (
     prepare_workspace,
     teardown_workspace,
 )
+from executor.workspace.repocache import RepoCache
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
 
@@ -81,6 +82,8 @@ class HandlerOptions:
     log_interval: float = 1.0
     docker_auth_config: Mapping[str, Any] = field(default_factory=dict)
     lock_path: str = ""
+    #: The host's repository cache (`executor.workspace.repocache`); None when it is off.
+    repo_cache: RepoCache | None = None
 
 
 class RootCleaner(Protocol):
@@ -148,6 +151,7 @@ class JobHandler:
             files=self._files,
             env=opts.forwarded_env,
             scripts=scripts,
+            repo_cache=opts.repo_cache,
         )
         state["workspace"] = workspace
         auth = job.docker_auth_config.to_wire() if job.docker_auth_config.auths else None

@@ -8,6 +8,11 @@ Sourcegraph's git commands and log keys, writes the job's files and step scripts
 `executor.runtime.rootclean`). Knows git and the filesystem; knows nothing of Docker, and of log
 uploading only the `ExecutionLogger` it writes entries to.
 
+With the host's repository cache on (`executor.workspace.repocache`), the cache is brought up to
+the job's commit through the same proxy first and `setup.git.fetch` fetches from it (a
+`file://` URL, the same flags; on failure the same entry fetches from `origin`); every other
+command, and the repository a step sees, are unchanged.
+
 Job files and scripts are written by `executor.workspace.files`, which refuses any path that
 would land outside the workspace. On a failed preparation the directory is removed again.
 """
@@ -15,6 +20,7 @@ would land outside the workspace. On a failed preparation the directory is remov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -35,6 +41,7 @@ from executor.workspace.files import (
     write_files,
 )
 from executor.workspace.gitproxy import git_proxy
+from executor.workspace.repocache import RepoCache, cache_applies, fetch_flags
 
 __all__ = [
     "OWNER_MARKER",
@@ -69,12 +76,7 @@ def git_commands(job: Job, repo_path: str, port: int) -> list[tuple[str, list[st
     """The `(log key, argv)` pairs that fetch and check out the job's repository (§4.2)."""
     git = ["git", "-C", repo_path]
     fetch = [*git, "-c", "protocol.version=2", "fetch", "--progress", "--no-recurse-submodules"]
-    if job.fetch_tags:
-        fetch.append("--tags")
-    if job.shallow_clone:
-        if not job.fetch_tags:
-            fetch.append("--no-tags")
-        fetch.append("--depth=1")
+    fetch += fetch_flags(job)
     if job.sparse_checkout:
         fetch.append("--filter=blob:none")
     fetch += ["origin", job.commit]
@@ -117,11 +119,13 @@ async def prepare_workspace(
     env: Mapping[str, str],
     scripts: Sequence[tuple[str, str]] = (),
     owner_lock: str | os.PathLike[str] = "",
+    repo_cache: RepoCache | None = None,
 ) -> Workspace:
     """Create the workspace, fetch the repository, write job files and `scripts` (name, text).
 
     `env` is the forwarded host environment (HOME, PATH, USER, DOCKER_HOST) given to git;
-    `owner_lock` the daemon's liveness lock path recorded in the owner marker. On any
+    `owner_lock` the daemon's liveness lock path recorded in the owner marker; `repo_cache`
+    the host's repository cache (`executor.workspace.repocache`), if on. On any
     failure the directory is removed again and the error raised (a `WorkspaceError` whose
     message is safe to send as the job's `errorMessage`).
     """
@@ -136,13 +140,23 @@ async def prepare_workspace(
         repo_path.mkdir(parents=True, exist_ok=True)
         if job.repository_name:
             git_env = {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"}
-            async with git_proxy(
-                job,
-                frontend_url=frontend_url,
-                executor_name=executor_name,
-                executor_token=executor_token,
-            ) as port:
+            async with (
+                git_proxy(
+                    job,
+                    frontend_url=frontend_url,
+                    executor_name=executor_name,
+                    executor_token=executor_token,
+                ) as port,
+                contextlib.AsyncExitStack() as stack,
+            ):
+                url = f"http://127.0.0.1:{port}/{job.repository_name}"
                 for key, argv in git_commands(job, str(repo_path), port):
+                    if key == "setup.git.fetch" and repo_cache and cache_applies(job):
+                        # Locked until the checkout is done: nothing changes the entry meanwhile.
+                        cached = await stack.enter_async_context(repo_cache.lease(job, url))
+                        if cached is not None:
+                            await _fetch_from_cache(logger, argv, cached, url, repo_path, git_env)
+                            continue
                     await _run_logged(logger, key, argv, git_env)
                     if key == "setup.git.init" and repo_path == path:
                         # Keep the marker out of `git status` and of any diff a step computes.
@@ -181,36 +195,54 @@ class _EntrySink:
             self.last_stderr = line
 
 
-async def _run_logged(
-    logger: EntryLogger, key: str, argv: list[str], env: Mapping[str, str]
+async def _fetch_from_cache(
+    logger: EntryLogger,
+    argv: list[str],
+    cache_url: str,
+    url: str,
+    repo_path: Path,
+    env: Mapping[str, str],
 ) -> None:
-    """Run one command as one log entry; raise `WorkspaceError` unless it exits 0."""
+    """`setup.git.fetch` from the repository cache: the same command with the cache's
+    `file://` URL for `origin` (git's transport: the objects are copied into a new pack);
+    FETCH_HEAD then names the proxy URL, as after a fetch from `origin`. Should it fail, the
+    same entry goes on with the fetch from `origin`."""
+    local = [cache_url if arg == "origin" else arg for arg in argv]
+    fallback = await _run_logged(logger, "setup.git.fetch", local, env, fallback=argv)
+    if not fallback:
+        fetch_head = repo_path / ".git" / "FETCH_HEAD"
+        with contextlib.suppress(OSError):
+            fetch_head.write_text(fetch_head.read_text().replace(cache_url, url))
+
+
+async def _run_logged(
+    logger: EntryLogger,
+    key: str,
+    argv: list[str],
+    env: Mapping[str, str],
+    *,
+    fallback: list[str] | None = None,
+) -> bool:
+    """Run one command as one log entry; raise `WorkspaceError` unless it exits 0.
+
+    With `fallback`, a failure of `argv` is written to the entry and `fallback` runs in the
+    same entry; returns whether it did.
+    """
     handle = logger.open(key, argv)
     sink = _EntrySink(handle.write)
 
+    used_fallback = False
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(env),
-        )
+        exit_code = await _exec(argv, env, sink)
+        if exit_code != 0 and fallback is not None:
+            handle.write("stderr", f"exit code {exit_code}; fetching from origin instead")
+            used_fallback, sink.last_stderr = True, ""
+            exit_code = await _exec(fallback, env, sink)
     except OSError as err:
         handle.write("stderr", str(err))
         handle.finalize(-1)
         raise WorkspaceError(f"failed {key}: {err.strerror or err}", step_key=key) from err
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        await asyncio.gather(
-            pump_lines(proc.stdout, "stdout", sink, max_line=_MAX_LINE),
-            pump_lines(proc.stderr, "stderr", sink, max_line=_MAX_LINE),
-        )
-        exit_code = await proc.wait()
     except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await asyncio.shield(proc.wait())
         handle.finalize(-1)
         raise
     handle.finalize(exit_code)
@@ -220,6 +252,30 @@ async def _run_logged(
             # SECURITY: error messages are uploaded as errorMessage; redact like the log.
             message += f": {logger.redactor.redact(sink.last_stderr.strip())}"
         raise WorkspaceError(message, step_key=key)
+    return used_fallback
+
+
+async def _exec(argv: list[str], env: Mapping[str, str], sink: _EntrySink) -> int:
+    """Run `argv`, every output line to `sink`; its exit code (killed if we are cancelled)."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        await asyncio.gather(
+            pump_lines(proc.stdout, "stdout", sink, max_line=_MAX_LINE),
+            pump_lines(proc.stderr, "stderr", sink, max_line=_MAX_LINE),
+        )
+        return await proc.wait()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await asyncio.shield(proc.wait())
+        raise
 
 
 #: Removes what the daemon's user could not (bound to one job), returning the error text or None

@@ -51,7 +51,7 @@ from leftovers import (
     running_containers,
 )
 
-from bench._common import children_of
+from bench._common import children_of, tmpdir_left
 from executor.sandbox.faults import FaultRule, accepted_marks, read_audit
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -143,7 +143,10 @@ def test_kill_9_at_random_points_every_job_ends_once(
     assert enqueued == list(ids)
     root: Path = daemon_factory.workspace_root
     networks_before = network_ids()
-    knobs = {"heartbeat_interval": "500ms", "cleanup_task_interval": "1s"}
+    # The clone phase is a fetch held up on the network (the git route's latency): with the
+    # repository cache on, every clone after the first would be a local copy too quick to kill
+    # in. A kill -9 in the middle of a cache fill is `tests/integration/test_repocache.py`'s.
+    knobs = {"heartbeat_interval": "500ms", "cleanup_task_interval": "1s", "repo_cache_size": "0"}
 
     killed_at: dict[int, float] = {}
     victims: dict[int, str] = {}  # job ID -> name of the executor killed while running it
@@ -212,4 +215,6 @@ def test_kill_9_at_random_points_every_job_ends_once(
     gone = wait_for(lambda: not processes_mentioning(str(root)), 15)
     assert gone, processes_mentioning(str(root))
     assert network_ids() <= networks_before
-    assert sorted(os.listdir(root)) == [], "the TMPDIR should be empty after the last daemon"
+    assert tmpdir_left(root) == [], (
+        "the TMPDIR should be empty after the last daemon (but the repo cache)"
+    )

@@ -1,0 +1,335 @@
+"""A per-host cache of repository objects fetched through the instance's git endpoint (ours).
+
+Sourcegraph's executor fetches every job's repository afresh (`worker/workspace/clone.go`); a
+batch change over a large repository fetches it once per workspace. With the cache, the host
+keeps one bare repository per repository name, filled through the job's own authenticating
+proxy (`executor.workspace.gitproxy`) with the job's own fetch flags; a job then fetches only
+what the cache lacks (the same commit: nothing; a newer commit: the delta, the cached commits
+being advertised as haves), and the workspace's `setup.git.fetch` copies the objects it needs
+out of the cache over git's own transport (`git fetch file://…`: `upload-pack` writes a new
+pack, so no file is shared with the workspace: no alternates, no hard links).
+
+Layout under the cache root (mode 0700, outside every workspace and never mounted into a step):
+
+    <key>.lock          flock: exclusive while an entry is filled, updated, read or evicted
+    <key>/git/          the bare repository (gc off, hooks off, every fetch kept as a pack)
+    <key>/ready.json    written (atomically) after every successful fill or update: the
+                        repository name and each pack file with its size; its mtime is the
+                        entry's last use (LRU)
+    .tmp-<key>-*        a fill in progress; renamed to `<key>` when complete
+
+An entry is used only if `ready.json` exists, every pack it lists has the recorded size, no
+other pack exists, and the commit resolves: a fill killed half-way (no rename), an update
+killed half-way (the marker is removed before an update starts) or a truncated pack is
+detected and the entry rebuilt, never used. The total size is bounded by
+`EXECUTOR_REPO_CACHE_SIZE` (least recently used entries go first; an entry alone over the
+bound is dropped after use); `0` turns the cache off. Jobs with a sparse checkout bypass it
+(their fetch is a partial clone, `--filter=blob:none`).
+
+Every git command on the cache runs without system or global config (`GIT_CONFIG_NOSYSTEM`,
+`GIT_CONFIG_GLOBAL=/dev/null`) and without hooks: nothing a step could have written is read.
+Any failure of the cache falls back to today's fetch; the cache never fails a job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from executor.wire import Job
+
+__all__ = ["DEFAULT_DIR_NAME", "RepoCache", "cache_applies", "fetch_flags"]
+
+#: The cache's directory under the workspace root unless `EXECUTOR_REPO_CACHE_DIR` says otherwise.
+DEFAULT_DIR_NAME = "executor-repo-cache"
+
+_log = structlog.get_logger(__name__)
+
+_READY = "ready.json"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Commits kept as refs in an entry (the haves offered to the server on the next fetch).
+_KEEP_REFS = 32
+_REF_PREFIX = "refs/executor-cache/"
+
+
+def fetch_flags(job: Job) -> list[str]:
+    """The tag and depth flags of Sourcegraph's `setup.git.fetch` for `job`."""
+    flags = ["--tags"] if job.fetch_tags else []
+    if job.shallow_clone:
+        flags += [] if job.fetch_tags else ["--no-tags"]
+        flags.append("--depth=1")
+    return flags
+
+
+def cache_applies(job: Job) -> bool:
+    """Whether `job`'s fetch can go through the cache (a repository, no sparse checkout)."""
+    return bool(job.repository_name) and not job.sparse_checkout
+
+
+@dataclass(frozen=True)
+class _Entry:
+    root: Path
+    key: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.key
+
+    @property
+    def git_dir(self) -> Path:
+        return self.path / "git"
+
+    @property
+    def ready(self) -> Path:
+        return self.path / _READY
+
+    @property
+    def lock(self) -> Path:
+        return self.root / f"{self.key}.lock"
+
+
+class RepoCache:
+    """The cache under `root`, at most `max_bytes` in total."""
+
+    def __init__(self, root: Path, max_bytes: int, env: Mapping[str, str]) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self._env = {
+            **{k: v for k, v in env.items() if k in ("PATH", "HOME", "USER")},
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_LFS_SKIP_SMUDGE": "1",
+        }
+        #: Counters for tests and metrics: entries filled, updated, used as they were, rebuilt
+        #: after failing the check, and evicted.
+        self.stats = {"filled": 0, "updated": 0, "hits": 0, "rebuilt": 0, "evicted": 0}
+
+    def entry(self, repository_name: str) -> _Entry:
+        digest = hashlib.sha256(repository_name.encode()).hexdigest()[:16]
+        readable = _SAFE.sub("_", repository_name)[-48:].strip("._-") or "repo"
+        return _Entry(self.root, f"{readable}-{digest}")
+
+    @contextlib.asynccontextmanager
+    async def lease(self, job: Job, upstream_url: str) -> AsyncIterator[str | None]:
+        """Make sure the cache holds `job.commit` (fetching what it lacks from `upstream_url`)
+        and yield the `file://` URL to fetch it from, or None if the cache cannot serve it.
+
+        The entry stays locked while the block runs (the workspace's fetch reads it), so an
+        eviction or a concurrent update cannot change it underneath.
+        """
+        entry = self.entry(job.repository_name)
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            _log.warning("repository cache unavailable", error=str(err))
+            yield None
+            return
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            ready = False
+            try:
+                ready = await self._ensure(entry, job, upstream_url)
+            except (OSError, _GitFailed) as err:
+                _log.warning("repository cache fill failed", repo=entry.key, error=str(err))
+                await asyncio.to_thread(_remove, entry.path)
+            if ready:
+                os.utime(entry.ready)
+            yield entry.git_dir.as_uri() if ready else None
+            if ready:
+                await asyncio.to_thread(self._evict, entry)
+        finally:
+            os.close(fd)
+
+    async def _ensure(self, entry: _Entry, job: Job, upstream_url: str) -> bool:
+        for stale in self.root.glob(f".tmp-{entry.key}-*"):  # fills killed half-way
+            await asyncio.to_thread(_remove, stale)
+        if entry.path.exists() and not await asyncio.to_thread(_intact, entry):
+            _log.warning("repository cache entry torn; rebuilding", repo=entry.key)
+            self.stats["rebuilt"] += 1
+            await asyncio.to_thread(_remove, entry.path)
+        if entry.path.exists():
+            if await self._has(entry.git_dir, job):
+                self.stats["hits"] += 1
+                return True
+            entry.ready.unlink()  # an update in progress is a torn entry until it completes
+            try:
+                await self._fetch(entry.git_dir, job, upstream_url)
+            except _GitFailed as err:
+                # A commit the server refuses (or a failed fetch) must not cost the entry: git
+                # keeps a pack only once it is complete and indexed, so what is there is sound.
+                _log.info("repository cache update failed", repo=entry.key, error=str(err))
+                await asyncio.to_thread(_write_ready, entry, job.repository_name)
+                return False
+            self.stats["updated"] += 1
+            await asyncio.to_thread(_write_ready, entry, job.repository_name)
+            return await self._has(entry.git_dir, job)
+        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.key}-", dir=self.root))
+        try:
+            git_dir = temp / "git"
+            await self._git("init", "--quiet", "--bare", str(git_dir))
+            for key, value in (
+                ("gc.auto", "0"),
+                ("core.hooksPath", os.devnull),
+                ("fetch.unpackLimit", "1"),
+                ("transfer.unpackLimit", "1"),
+                ("uploadpack.allowAnySHA1InWant", "true"),
+            ):
+                await self._git("-C", str(git_dir), "config", key, value)
+            await self._fetch(git_dir, job, upstream_url)
+            final = _Entry(temp.parent, temp.name)
+            await asyncio.to_thread(_write_ready, final, job.repository_name)
+            temp.rename(entry.path)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(_remove, temp))
+            raise
+        self.stats["filled"] += 1
+        return await self._has(entry.git_dir, job)
+
+    async def _has(self, git_dir: Path, job: Job) -> bool:
+        """Whether the entry can serve `job`: the commit and its tree resolve, and a job that
+        wants full history does not get a shallow one."""
+        if not job.shallow_clone and (git_dir / "shallow").exists():
+            return False
+        try:
+            await self._git("-C", str(git_dir), "cat-file", "-e", f"{job.commit}^{{tree}}")
+        except _GitFailed:
+            return False
+        return True
+
+    async def _fetch(self, git_dir: Path, job: Job, upstream_url: str) -> None:
+        argv = ["-C", str(git_dir), "-c", "protocol.version=2", "fetch", "--quiet"]
+        argv += ["--no-recurse-submodules", *fetch_flags(job)]
+        if not job.shallow_clone and (git_dir / "shallow").exists():
+            argv.append("--unshallow")
+        await self._git(*argv, upstream_url, job.commit)
+        await self._git("-C", str(git_dir), "update-ref", _REF_PREFIX + job.commit, job.commit)
+        refs = await self._git(
+            "-C",
+            str(git_dir),
+            "for-each-ref",
+            "--sort=-creatordate",
+            "--format=%(refname)",
+            _REF_PREFIX,
+        )
+        for old in refs.split()[_KEEP_REFS:]:
+            await self._git("-C", str(git_dir), "update-ref", "-d", old)
+
+    async def _git(self, *args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._env,
+        )
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            # The upstream URL is a loopback proxy URL without credentials; safe to show.
+            raise _GitFailed(f"git {args[-2:]} exited {proc.returncode}: {err.decode()[-300:]}")
+        return out.decode()
+
+    def _evict(self, current: _Entry) -> None:
+        """Remove least recently used entries until the total fits `max_bytes`."""
+        entries: list[tuple[float, int, _Entry]] = []
+        total = 0
+        for path in self.root.iterdir():
+            if not path.is_dir() or path.name.startswith(".tmp-"):
+                continue
+            entry = _Entry(self.root, path.name)
+            size = _size(path)
+            total += size
+            try:
+                used = entry.ready.stat().st_mtime
+            except FileNotFoundError:
+                used = 0.0
+            entries.append((used, size, entry))
+        if total <= self.max_bytes:
+            return
+        for _, size, entry in sorted(entries, key=lambda t: t[0]):
+            if total <= self.max_bytes:
+                return
+            if entry == current:
+                continue
+            if _remove_locked(entry):
+                total -= size
+                self.stats["evicted"] += 1
+        if total > self.max_bytes:  # the current entry alone is over the bound
+            _remove(current.path)
+            self.stats["evicted"] += 1
+
+
+class _GitFailed(Exception):
+    pass
+
+
+def _packs(git_dir: Path) -> dict[str, int]:
+    pack_dir = git_dir / "objects" / "pack"
+    return {
+        p.name: p.stat().st_size
+        for p in pack_dir.iterdir()
+        if p.suffix in (".pack", ".idx") and not p.name.startswith("tmp_")
+    }
+
+
+def _write_ready(entry: _Entry, repository_name: str) -> None:
+    body = {"repository": repository_name, "packs": _packs(entry.git_dir), "at": time.time()}
+    temp = entry.path / f".{_READY}.tmp"
+    with open(temp, "w") as fh:
+        json.dump(body, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temp, entry.ready)
+
+
+def _intact(entry: _Entry) -> bool:
+    try:
+        recorded = json.loads(entry.ready.read_text())["packs"]
+        return isinstance(recorded, dict) and recorded == _packs(entry.git_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_locked(entry: _Entry) -> bool:
+    """Remove `entry` unless another job holds its lock; whether it was removed."""
+    try:
+        fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        _remove(entry.path)
+        return True
+    finally:
+        os.close(fd)
