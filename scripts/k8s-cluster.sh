@@ -25,7 +25,14 @@ NODE=node1
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 # Start order; `down` stops in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
-APT_PACKAGES=(golang-go etcd-server rsync jq gcc libc6-dev openssl dpkg-dev patch curl)
+APT_PACKAGES=(golang-go etcd-server rsync jq gcc libc6-dev openssl dpkg-dev patch curl
+  golang-github-modern-go-reflect2-dev)
+# The vendored github.com/modern-go/reflect2 v1.0.1 predates Go 1.18: built with Debian's Go
+# 1.19, every map that json-iterator encodes with sorted keys (all JSON the API machinery writes,
+# e.g. `kubectl config`) panics in reflect.mapiternext. Debian's package of its fixed release
+# (1.0.2, API-compatible) replaces it in vendor/.
+REFLECT2_PKG=golang-github-modern-go-reflect2-dev
+REFLECT2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
 
 # The three one-line patches (docs/kubernetes.md says why). Applied with --fuzz=0: a source that
 # does not match them exactly stops the build.
@@ -112,7 +119,11 @@ source_version() {
   apt-cache showsrc kubernetes 2>/dev/null | awk '/^Version:/ {print $2}' | sort -V | tail -n1
 }
 
-patch_hash() { printf '%s\n' "$PATCHES" | sha256sum | cut -c1-12; }
+# What the build changes in the source: our patches and the reflect2 that replaces the vendored one.
+patch_hash() {
+  { printf '%s\n' "$PATCHES"; dpkg-query -W -f='${Version}\n' "$REFLECT2_PKG"; } \
+    | sha256sum | cut -c1-12
+}
 
 # The cache directory of the binaries for the current source version and patches.
 bin_dir() {
@@ -135,24 +146,28 @@ build_binaries() {
   rm -rf "$work"
   mkdir -p "$work"
   log "building Kubernetes $version into $dir (about 7 minutes on 2 cores)"
-  (cd "$work" && apt-get source --download-only "kubernetes=$version" >/dev/null)
+  # (apt warns that it downloads as root, unsandboxed: expected here.)
+  (cd "$work" && apt-get source --download-only "kubernetes=$version" 2>&1 >/dev/null \
+    | { grep -v 'unsandboxed as root' || true; } >&2)
   # dpkg-source applies Debian's own patches (debian/patches/series) as the package build does.
   (cd "$work" && dpkg-source --no-check -x ./*.dsc src >/dev/null)
   src="$work/src"
-  printf '%s\n' "$PATCHES" | patch -d "$src" -p1 --forward --fuzz=0 --batch --no-backup-if-mismatch \
+  printf '%s\n' "$PATCHES" | patch -d "$src" -p1 --forward --fuzz=0 --batch --no-backup-if-mismatch >&2 \
     || die "a patch does not apply to kubernetes $version; see docs/kubernetes.md"
   if ! grep -q 'defaultSandboxOOMAdj int = 0' "$src/pkg/kubelet/dockershim/docker_sandbox.go" \
     || ! grep -q 'guaranteedOOMScoreAdj int = 0' "$src/pkg/kubelet/qos/policy.go" \
     || ! grep -q 'if false && nodeIP.IsLoopback()' "$src/pkg/kubelet/kubelet_node_status.go"; then
     die "patched source does not contain the expected lines"
   fi
+  [[ -f $REFLECT2_SRC/go_above_118.go ]] || die "$REFLECT2_SRC has no Go 1.18 support"
+  rsync -a --delete --exclude=go.mod "$REFLECT2_SRC/" "$src/vendor/github.com/modern-go/reflect2/"
   # GOPATH mode, as debian/rules builds (`go build -mod=vendor` fails: "updates to go.mod needed").
-  mkdir -p "$src/.go/src/k8s.io" "$CACHE/gocache" "$work/home"
+  mkdir -p "$src/.go/src/k8s.io" "$work/home"
   ln -sfn ../../.. "$src/.go/src/k8s.io/kubernetes"
   local what="" b
   for b in "${BINARIES[@]}"; do what+=" cmd/$b"; done
-  (cd "$src" && env HOME="$work/home" GOPATH="$src/.go" GOCACHE="$CACHE/gocache" \
-    PATH="/usr/lib/go/bin:$PATH" CGO_ENABLED=0 make WHAT="${what# }") >"$work/build.log" 2>&1 \
+  (cd "$src" && env HOME="$work/home" GOPATH="$src/.go" PATH="/usr/lib/go/bin:$PATH" \
+    CGO_ENABLED=0 make WHAT="${what# }") >"$work/build.log" 2>&1 \
     || {
       tail -n 40 "$work/build.log" >&2
       die "make failed; full log in $work/build.log"
@@ -164,6 +179,7 @@ build_binaries() {
   # pause.c stays beside the binaries so the pause image can be rebuilt without the source tree.
   cp "$src/build/pause/linux/pause.c" "$tmp/pause.c"
   printf '%s\n' "$PATCHES" >"$tmp/patches.diff"
+  dpkg-query -W -f='${Package} ${Version}\n' "$REFLECT2_PKG" >"$tmp/reflect2.version"
   mv "$tmp" "$dir"
   rm -rf "$work"
   log "built in $((SECONDS - started)) s"
@@ -175,12 +191,21 @@ build_pause_image() {
   ctx=$(mktemp -d)
   gcc -Os -static -o "$ctx/pause" "$dir/pause.c"
   printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$ctx/Dockerfile"
-  docker build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null
+  local out
+  out=$(docker build -q -t "$PAUSE_IMAGE" "$ctx" 2>&1) || die "docker build of $PAUSE_IMAGE: $out"
   rm -rf "$ctx"
   log "built $PAUSE_IMAGE"
 }
 
+# One build at a time, one up/down at a time (a second caller waits for the first).
+lock() {
+  mkdir -p "$1"
+  exec 9>"$1/.lock"
+  flock 9
+}
+
 cmd_build() {
+  lock "$CACHE"
   ensure_deb_src
   ensure_packages
   local dir
@@ -190,6 +215,14 @@ cmd_build() {
     build_binaries "$dir"
   fi
   build_pause_image "$dir"
+  # Older builds (another source version or patch set) go, unless a cluster still runs on one.
+  local old in_use
+  in_use=$(readlink -f "$STATE/bin" 2>/dev/null || true)
+  for old in "$CACHE"/bin-*; do
+    [[ -d $old && $old != "$dir" && $old != "$in_use" ]] || continue
+    log "removing the older build $old"
+    rm -rf "$old"
+  done
   log "binaries in $dir"
 }
 
@@ -197,11 +230,16 @@ cmd_build() {
 
 kubectl_() { "$STATE/bin/kubectl" --kubeconfig="$STATE/admin.kubeconfig" "$@"; }
 
+# Whether the pid file of component $1 names a live process that is that component (the pid of
+# one killed without `down`, e.g. at a machine's restart, may belong to another process by now).
 pid_alive() {
-  local f="$STATE/run/$1.pid" pid
+  local f="$STATE/run/$1.pid" pid argv0 want
   [[ -f $f ]] || return 1
   pid=$(<"$f")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  argv0=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | head -n1) || return 1
+  want=$(component_argv "$1" | head -n1)
+  [[ -n $argv0 && $argv0 == "$want" ]]
 }
 
 make_pki() {
@@ -327,7 +365,8 @@ start_component() {
   pid_alive "$name" && return 0
   mapfile -t argv < <(component_argv "$name")
   log "starting $name"
-  setsid "${argv[@]}" </dev/null >>"$STATE/logs/$name.log" 2>&1 &
+  # 9>&-: the components must not inherit (and hold) the lock.
+  setsid "${argv[@]}" </dev/null >>"$STATE/logs/$name.log" 2>&1 9>&- &
   echo $! >"$STATE/run/$name.pid"
 }
 
@@ -339,6 +378,8 @@ wait_for() {
     sleep 1
   done
 }
+# The checks below are called through wait_for's "$check".
+# shellcheck disable=SC2317
 etcd_healthy() { curl -fsS --max-time 2 http://127.0.0.1:2379/health >/dev/null 2>&1; }
 apiserver_ready() { kubectl_ get --raw /readyz >/dev/null 2>&1; }
 node_ready() {
@@ -346,6 +387,11 @@ node_ready() {
     -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
 default_sa() { kubectl_ -n default get serviceaccount default >/dev/null 2>&1; }
+any_alive() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_alive "$c" && return 0; done
+  return 1
+}
 all_alive() {
   local c
   for c in "${COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
@@ -361,8 +407,13 @@ cmd_up() {
     log "already up"
     return 0
   fi
-  mkdir -p "$STATE/run" "$STATE/logs" "$STATE/kubelet"
+  mkdir -p "$STATE"
   ln -sfn "$dir" "$STATE/bin"
+  if ! any_alive; then
+    # Nothing of ours runs (first start, or killed without `down`): start from a clean slate.
+    remove_leftovers
+  fi
+  mkdir -p "$STATE/run" "$STATE/logs" "$STATE/kubelet"
   make_pki
   make_kubeconfig
   make_kubelet_config
@@ -385,7 +436,7 @@ stop_component() {
   local name=$1 f="$STATE/run/$1.pid" pid i
   [[ -f $f ]] || return 0
   pid=$(<"$f")
-  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$name"; then
     log "stopping $name ($pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 30; i++)); do
@@ -397,23 +448,30 @@ stop_component() {
   rm -f "$f"
 }
 
-cmd_down() {
+# What a stopped cluster leaves: the pods' containers, the kubelet's mounts, etcd's data.
+remove_leftovers() {
   local i ids mounts
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_component "${COMPONENTS[i]}"; done
   # The kubelet's pods outlive it as Docker containers named k8s_<container>_<pod>_...
   mapfile -t ids < <(docker ps -aq --filter 'name=^/?k8s_' 2>/dev/null)
   if ((${#ids[@]})); then
     log "removing ${#ids[@]} pod containers"
     docker rm -f "${ids[@]}" >/dev/null
   fi
-  # Secret and projected volumes are tmpfs mounts under the kubelet root.
+  # The kubelet bind-mounts its root onto itself; secret and projected volumes are tmpfs mounts
+  # under it. Deepest first, and as often as each is stacked.
   if [[ -d $STATE/kubelet ]]; then
-    mapfile -t mounts < <(awk -v root="$STATE/kubelet/" 'index($2, root) == 1 {print $2}' \
-      /proc/self/mounts | sort -r)
+    mapfile -t mounts < <(awk -v root="$STATE/kubelet" \
+      '$2 == root || index($2, root "/") == 1 {print $2}' /proc/self/mounts | sort -r)
     for i in "${mounts[@]}"; do "${SUDO[@]}" umount "$i" || "${SUDO[@]}" umount -l "$i"; done
   fi
   # A fresh cluster each time (no Jobs left from the last run); the PKI and kubeconfig stay.
   rm -rf "$STATE/etcd" "$STATE/kubelet"
+}
+
+cmd_down() {
+  local i
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_component "${COMPONENTS[i]}"; done
+  remove_leftovers
   log "down"
 }
 
@@ -440,14 +498,19 @@ cmd_env() {
   printf 'export EXECUTOR_K8S_KUBECTL=%q\n' "$(readlink -f "$STATE/bin")/kubectl"
 }
 
-case ${1:-} in
-  build) cmd_build ;;
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  env) cmd_env ;;
-  *)
-    echo "usage: $0 build|up|down|status|env" >&2
-    exit 2
-    ;;
-esac
+main() {
+  case ${1:-} in
+    build) cmd_build ;;
+    up) lock "$STATE" && cmd_up ;;
+    down) lock "$STATE" && cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *)
+      echo "usage: $0 build|up|down|status|env" >&2
+      return 2
+      ;;
+  esac
+}
+
+# On one line, so bash has read the whole file before running (safe to edit while it runs).
+main "$@"; exit
