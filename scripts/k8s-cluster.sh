@@ -365,8 +365,10 @@ start_component() {
   pid_alive "$name" && return 0
   mapfile -t argv < <(component_argv "$name")
   log "starting $name"
-  # 9>&-: the components must not inherit (and hold) the lock.
-  setsid "${argv[@]}" </dev/null >>"$STATE/logs/$name.log" 2>&1 9>&- &
+  # 9>&-: the components must not inherit (and hold) the lock. AWS_EC2_METADATA_DISABLED: the
+  # kubelet's in-tree ECR credential provider otherwise asks the EC2 metadata address
+  # (169.254.169.254) for credentials at start, and nothing may leave loopback.
+  AWS_EC2_METADATA_DISABLED=true setsid "${argv[@]}" </dev/null >>"$STATE/logs/$name.log" 2>&1 9>&- &
   echo $! >"$STATE/run/$name.pid"
 }
 
