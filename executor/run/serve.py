@@ -8,8 +8,8 @@ Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_clien
         |
         +--any signal--> exit 1 (as Sourcegraph: the frontend never answered)
 
-Exit codes: 0 after a clean stop or drain, 1 when a signal came before the frontend first
-answered.
+Exit codes: 0 after a clean stop or drain, 128 + the signal (143 for SIGTERM) when a signal came
+before the frontend first answered.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class _Signals:
 
     def __init__(self, worker: Worker, connecting: asyncio.Task[object] | None) -> None:
         self.phase = Phase.CONNECTING
+        #: The signal that stopped the daemon before the frontend first answered.
+        self.stopped_by = 0
         self._worker = worker
         self._connecting = connecting
 
@@ -95,6 +97,7 @@ class _Signals:
     def on_signal(self, signum: int) -> None:
         if self.phase is Phase.CONNECTING:
             log.warning("signal while connecting; exiting", signal=signum)
+            self.stopped_by = signum
             if self._connecting is not None:
                 self._connecting.cancel()
         elif self.phase is Phase.RUNNING:
@@ -162,7 +165,10 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         try:
             await worker.connect()
         except asyncio.CancelledError:
-            return 1
+            # 128 + signal, the shell's convention for "ended by a signal" (143 for SIGTERM):
+            # told apart from a failure (1), so systemd's `SuccessExitStatus=143` makes a stop
+            # before the frontend ever answered a clean stop. Sourcegraph's executor exits 1.
+            return 128 + signals.stopped_by if signals.stopped_by else 1
         signals.phase = Phase.RUNNING
         janitor_task = asyncio.create_task(janitor.run_forever(), name="janitor")
         try:

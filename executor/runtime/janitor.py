@@ -142,12 +142,15 @@ def executor_alive(lock_path: str | os.PathLike[str]) -> bool:
     """Whether the daemon owning `lock_path` still holds it (a missing file means dead).
 
     When the file cannot be opened for another reason (permissions), the owner counts as alive:
-    leaving an orphan for a later sweep is better than removing a live job.
+    leaving an orphan for a later sweep is better than removing a live job. So does an owner
+    whose lock *directory* is missing here: it runs in another mount namespace (a container on
+    the same engine and hostname, e.g. the image with `--network host`), where we cannot see
+    its lock, so we cannot tell that it died.
     """
     try:
         fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        return False
+        return not os.path.isdir(os.path.dirname(os.fspath(lock_path)) or ".")
     except OSError:
         return True
     try:

@@ -312,17 +312,7 @@ def test_upgrade_stops_the_old_daemon_before_unpacking_then_starts_the_new(
     assert sandbox.wait_state(after, timeout=180)["state"] == "completed"
 
 
-NEVER_ANSWERED_EXITS_1 = pytest.mark.xfail(
-    strict=True,
-    reason="a signal before the frontend first answered makes the daemon exit 1, which is also "
-    "its status for real failures, so the unit cannot tell them apart: executor/run/serve.py "
-    "should exit 128+signal then, with SuccessExitStatus=143 in the unit (see docs/deploy.md)",
-)
-
-
-@pytest.mark.parametrize(
-    "when", [pytest.param("never-answered", marks=NEVER_ANSWERED_EXITS_1), "went-away"]
-)
+@pytest.mark.parametrize("when", ["never-answered", "went-away"])
 def test_stop_while_the_frontend_is_down_is_a_clean_stop(
     boot: Callable[[], Host],
     debs: tuple[Path, Path],
