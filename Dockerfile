@@ -70,6 +70,7 @@ ENV PATH=/opt/executor/bin:${PATH} \
     TMPDIR=/var/lib/executor/workspaces \
     EXECUTOR_USE_FIRECRACKER=false \
     EXECUTOR_METRICS_PORT=6060 \
+    EXECUTOR_HEALTH_SERVER_ADDR=127.0.0.1:8080 \
     PYTHONDONTWRITEBYTECODE=1
 # The socket is mounted at run time; its group differs per host, so grant it with
 #   --group-add "$(stat -c %g /var/run/docker.sock)"

@@ -1,11 +1,10 @@
-"""Container HEALTHCHECK: is the daemon's /metrics endpoint answering with executor metrics?
+"""Container HEALTHCHECK: does the daemon's event loop answer `GET /healthz` with 200?
 
-Why the metrics endpoint and not `executor validate`: /metrics is served by the running daemon
-itself, so a crashed or wedged event loop fails the check, while `validate --config-only` only
-re-reads an environment that cannot change after start. The image turns /metrics on
-(EXECUTOR_METRICS_PORT=6060, bound to 127.0.0.1 unless EXECUTOR_METRICS_HOST says otherwise).
-If an operator switches metrics off (EXECUTOR_METRICS_PORT=0), we fall back to the config check.
-Stdlib only: runs with the venv's interpreter, no extra dependency.
+`/healthz` (EXECUTOR_HEALTH_SERVER_ADDR; the image sets 127.0.0.1:8080) is answered from the
+daemon's event loop itself: a wedged loop answers nothing (the probe times out), a loop that
+stopped heartbeating or dequeuing answers 503. Without a health address we fall back to the
+metrics endpoint (served from a thread: it only proves the process is alive), and without that
+to `executor validate --config-only`. Stdlib only: runs with the venv's interpreter.
 """
 
 from __future__ import annotations
@@ -13,23 +12,38 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
-port = os.environ.get("EXECUTOR_METRICS_PORT", "0").strip() or "0"
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else host
+
+
+def _probe(url: str, needle: str = "") -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=4) as resp:
+            body = resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        print(
+            f"unhealthy: {url}: {exc.code} {exc.read().decode('utf-8', 'replace')}", file=sys.stderr
+        )
+        return 1
+    except OSError as exc:
+        print(f"unhealthy: {url}: {exc}", file=sys.stderr)
+        return 1
+    if needle and needle not in body:
+        print(f"unhealthy: {url} has no {needle}", file=sys.stderr)
+        return 1
+    return 0
+
+
+addr = os.environ.get("EXECUTOR_HEALTH_SERVER_ADDR", "")
+if addr:
+    host, _, port = addr.rpartition(":")
+    sys.exit(_probe(f"http://{_local(host)}:{port}/healthz"))
+port = os.environ.get("EXECUTOR_METRICS_PORT", "0") or "0"
 if port == "0":
     sys.exit(subprocess.call(["executor", "validate", "--config-only"]))
-
-host = os.environ.get("EXECUTOR_METRICS_HOST", "127.0.0.1")
-if host in ("", "0.0.0.0", "::"):
-    host = "127.0.0.1"
-url = f"http://{host}:{port}/metrics"
-try:
-    with urllib.request.urlopen(url, timeout=4) as resp:
-        body = resp.read().decode("utf-8", "replace")
-except OSError as exc:
-    print(f"unhealthy: {url}: {exc}", file=sys.stderr)
-    sys.exit(1)
-if "src_executor_processor_handlers" not in body:
-    print(f"unhealthy: {url} has no src_executor_processor_handlers", file=sys.stderr)
-    sys.exit(1)
-sys.exit(0)
+host = _local(os.environ.get("EXECUTOR_METRICS_HOST", "127.0.0.1"))
+sys.exit(_probe(f"http://{host}:{port}/metrics", "src_executor_processor_handlers"))

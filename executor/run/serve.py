@@ -31,6 +31,7 @@ from executor.apiclient.queue import QueueClient
 from executor.config.settings import Settings, no_effect
 from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
+from executor.run.health import HealthServer, parse_addr
 from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
 from executor.runtime import Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
@@ -41,6 +42,7 @@ from executor.wire import CliStep, Job
 from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
 from executor.worker.loop import Worker, WorkerOptions
 from executor.workspace.clone import Workspace
+from executor.workspace.disk import DiskAdmission
 from executor.workspace.repocache import DEFAULT_DIR_NAME, RepoCache
 
 __all__ = ["Phase", "serve", "unowned_grace"]
@@ -121,6 +123,13 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         env=forwarded_env(environ),
         lock_path=str(lock.path),
     )
+    if settings.health_server_addr:
+        try:
+            parse_addr(settings.health_server_addr)
+        except ValueError as err:
+            log.error("invalid configuration", error=f"EXECUTOR_HEALTH_SERVER_ADDR: {err}")
+            lock.release()
+            return 2
     for warning in no_effect(environ):
         log.warning(warning)
     limits = fit_limits(settings.job_num_cpus, settings.job_memory, host_resources(host.env))
@@ -146,7 +155,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         image=settings.cleanup_image,
     )
     handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics)
-    worker = _worker(settings, client, handler, metrics)
+    worker = _worker(settings, client, handler, metrics, host)
     janitor = _janitor(settings, host, runtime, worker, root_cleaner)
     totals = janitor.counters
     metrics.watch_janitor(
@@ -159,6 +168,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         version=__version__,
         maxJobs=settings.maximum_num_jobs,
     )
+    health = HealthServer(worker.health)
     signals = _Signals(worker, asyncio.current_task())
     signals.install(asyncio.get_running_loop())
     try:
@@ -170,6 +180,9 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
             # before the frontend ever answered a clean stop. Sourcegraph's executor exits 1.
             return 128 + signals.stopped_by if signals.stopped_by else 1
         signals.phase = Phase.RUNNING
+        if settings.health_server_addr:
+            port = await health.start(settings.health_server_addr)
+            log.info("health server listening", addr=settings.health_server_addr, port=port)
         janitor_task = asyncio.create_task(janitor.run_forever(), name="janitor")
         try:
             await worker.run()
@@ -177,6 +190,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
             janitor_task.cancel()
             await asyncio.gather(janitor_task, return_exceptions=True)
     finally:
+        await health.close()
         await client.aclose()
         lock.release()
     log.info("executor stopped", **worker.counts)
@@ -246,7 +260,7 @@ def _handler(
 
 
 def _worker(
-    settings: Settings, client: QueueClient, handler: JobHandler, metrics: Metrics
+    settings: Settings, client: QueueClient, handler: JobHandler, metrics: Metrics, host: _Host
 ) -> Worker:
     options = WorkerOptions(
         max_jobs=settings.maximum_num_jobs,
@@ -257,7 +271,9 @@ def _worker(
         max_active_time=settings.max_active_time,
         queue_label="_".join(sorted(settings.queues)),
     )
-    return Worker(client, handler, options, metrics)
+    fraction, min_bytes = settings.min_free
+    admission = DiskAdmission(host.workspace_root, fraction, min_bytes)
+    return Worker(client, handler, options, metrics, admission=admission)
 
 
 def _janitor(
