@@ -18,6 +18,18 @@ Facts (src-cli ``internal/batches/workspace/{git.go,bind_workspace.go}``, batche
   cumulative diff against the baseline, with git's default rename detection. The diff is
   produced with git's defaults (non-ASCII names C-quoted), exactly as src-cli does.
 * Replaying a cached diff: ``git apply -p0`` then ``git add --all``.
+
+SECURITY (ours; src-cli runs these in the step's own repository): the repository is mounted
+into step containers, so after a step its ``.git`` (config with filter drivers, fsmonitor,
+``diff.external``, textconv, hooks, alternates) is hostile. The host must not interpret it, by
+construction rather than by a deny-list of today's keys: before the first step,
+:func:`snapshot_git_dir` copies ``.git`` (written by the executor's own clone, before any step
+ran) to a private directory outside every mount, without hooks, and every later git command
+runs with ``--git-dir=<private> --work-tree=<repo>``. Git then reads only the private config;
+the worktree's ``.git`` is never looked at (git skips it by name), and worktree attributes can
+name filter or diff drivers only the private config could define (it defines none). The step's
+own ``.git`` keeps working for steps that use git in their container, but it no longer sees
+the engine's ``git add`` in its index (a difference from src-cli that no diff shows).
 * ``ChangesInDiff`` (go-diff): ``NewName == /dev/null`` → deleted (orig name);
   ``OrigName == /dev/null`` → added; equal names → modified; else renamed (new name only).
 """
@@ -26,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +54,7 @@ __all__ = [
     "commit_baseline",
     "git_env",
     "run_git",
+    "snapshot_git_dir",
     "staged_diff",
 ]
 
@@ -81,9 +95,26 @@ async def run_git(
     *args: str,
     env: Mapping[str, str],
     stdin: bytes | None = None,
+    git_dir: Path | None = None,
 ) -> bytes:
-    """Run ``git -C repo args`` with exactly ``git_env(env)``; return stdout bytes."""
+    """Run ``git -C repo args`` with exactly ``git_env(env)``; return stdout bytes.
+
+    With ``git_dir`` (the private copy of :func:`snapshot_git_dir`), git uses it instead of the
+    repository's own ``.git``, which a step may have written.
+    """
     argv = ["-c", f"safe.directory={repo}", *args]
+    if git_dir is not None:
+        argv = [
+            f"--git-dir={git_dir}",
+            f"--work-tree={repo}",
+            "-c",
+            f"safe.directory={git_dir}",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.fsmonitor=false",
+            *argv,
+        ]
     proc = await asyncio.create_subprocess_exec(
         "git",
         *argv,
@@ -116,20 +147,41 @@ async def commit_baseline(repo: Path, *, env: Mapping[str, str]) -> None:
     )
 
 
-async def staged_diff(repo: Path, *, env: Mapping[str, str]) -> bytes:
+async def snapshot_git_dir(repo: Path, private: Path) -> Path:
+    """Copy ``repo/.git`` to ``private`` (outside every mount) before any step runs; no hooks.
+
+    Symlinks are copied as links, never followed; ``.git`` must be a real directory.
+    """
+    source = repo / ".git"
+    if source.is_symlink() or not source.is_dir():
+        raise GitError(["snapshot"], -1, f"{source} is not a git directory".encode())
+    if private.exists():
+        await asyncio.to_thread(shutil.rmtree, private)
+    await asyncio.to_thread(
+        shutil.copytree, source, private, symlinks=True, ignore=shutil.ignore_patterns("hooks")
+    )
+    return private
+
+
+async def staged_diff(repo: Path, *, env: Mapping[str, str], git_dir: Path | None = None) -> bytes:
     """``git add --all`` + ``git diff --cached --no-prefix --binary``: the cumulative diff."""
-    await run_git(repo, "add", "--all", env=env)
-    return await run_git(repo, "diff", "--cached", "--no-prefix", "--binary", env=env)
+    await run_git(repo, "add", "--all", env=env, git_dir=git_dir)
+    return await run_git(
+        repo, "diff", "--cached", "--no-prefix", "--binary", "--no-ext-diff", "--no-textconv",
+        env=env, git_dir=git_dir,
+    )  # fmt: skip
 
 
-async def apply_diff(repo: Path, diff: bytes, *, env: Mapping[str, str]) -> None:
+async def apply_diff(
+    repo: Path, diff: bytes, *, env: Mapping[str, str], git_dir: Path | None = None
+) -> None:
     """Replay a cached cumulative diff (``git apply -p0``) and stage it (``git add --all``).
 
     The patch goes through stdin so no temporary file can end up inside the workspace.
     """
     if diff:
-        await run_git(repo, "apply", "-p0", "-", env=env, stdin=diff)
-    await run_git(repo, "add", "--all", env=env)
+        await run_git(repo, "apply", "-p0", "-", env=env, stdin=diff, git_dir=git_dir)
+    await run_git(repo, "add", "--all", env=env, git_dir=git_dir)
 
 
 # --- ChangesInDiff ---------------------------------------------------------------------

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from executor.batch.cache import CacheKeyError, CacheRepository, key_for_workspace, mounts_metadata
-from executor.batch.diff import GitError, apply_diff, changes_in_diff, staged_diff
+from executor.batch.diff import (
+    GitError,
+    apply_diff,
+    changes_in_diff,
+    snapshot_git_dir,
+    staged_diff,
+)
 from executor.batch.execution import (
     AfterStepResult,
     LogEventStatus,
@@ -113,6 +119,8 @@ class BatchEngine:
         #: How many step containers this engine started (0 for a fully cached workspace).
         self.containers_started = 0
         self.results: list[AfterStepResult] = []
+        #: The private copy of the repository's git dir (`diff.snapshot_git_dir`).
+        self._git_dir: Path | None = None
 
     def event(self, operation: str, status: LogEventStatus, metadata: Any = None) -> None:
         self._emit(format_event(operation, status, metadata))
@@ -199,6 +207,13 @@ class BatchEngine:
         )
         start = 0
         cached_only = False
+        private = opts.tmp_dir / "executor-git-dir"
+        if private.resolve().is_relative_to(opts.repo_dir.resolve()):
+            raise StepFailure("the temp dir (-tmp) must not be inside the repository (-repo)")
+        try:
+            self._git_dir = await snapshot_git_dir(opts.repo_dir, private)
+        except (GitError, OSError) as err:
+            raise StepFailure(f"preparing the repository: {err}") from err
         if task.cached_step_result_found:
             cached = task.cached_step_result
             ctx.outputs = dict(cached.outputs or {})
@@ -208,7 +223,9 @@ class BatchEngine:
                 return
             if cached.diff:
                 try:
-                    await apply_diff(opts.repo_dir, cached.diff, env=opts.git_env)
+                    await apply_diff(
+                        opts.repo_dir, cached.diff, env=opts.git_env, git_dir=self._git_dir
+                    )
                 except GitError as err:
                     raise StepFailure(f"applying diff of cache result: {err}") from err
             start = cached.step_index + 1
@@ -312,7 +329,7 @@ class BatchEngine:
             self._step_failed(number, message, exit_code)
             raise StepFailure(message, exit_code)
         try:
-            diff = await staged_diff(opts.repo_dir, env=opts.git_env)
+            diff = await staged_diff(opts.repo_dir, env=opts.git_env, git_dir=self._git_dir)
         except GitError as err:
             self._step_failed(number, f"getting diff produced by step: {err}", -1)
             raise StepFailure(f"getting diff produced by step: {err}") from err
