@@ -44,6 +44,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -147,13 +148,18 @@ def executor_alive(lock_path: str | os.PathLike[str]) -> bool:
     the same engine and hostname, e.g. the image with `--network host`), where we cannot see
     its lock, so we cannot tell that it died.
     """
+    # The path may come from a marker a step rewrote: never follow a link, never block on a FIFO
+    # or device (O_NONBLOCK makes their open return at once), and only lock a regular file.
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(lock_path, flags)
     except FileNotFoundError:
         return not os.path.isdir(os.path.dirname(os.fspath(lock_path)) or ".")
     except OSError:
         return True
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return True  # not a lock we made: cannot tell, so spare it
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -184,12 +190,28 @@ def write_owner_marker(
 
 
 def read_owner_marker(workspace: str | os.PathLike[str]) -> OwnerMarker | None:
-    """The workspace's owner, or None when the marker is missing or unreadable."""
+    """The workspace's owner, or None when the marker is missing or unreadable.
+
+    A step can rewrite the marker (the workspace is mounted): it is read as a regular file only
+    (no link followed, a FIFO never blocks: O_NONBLOCK), at most 64 KiB.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
     try:
-        data = json.loads((Path(workspace) / OWNER_MARKER).read_text(encoding="utf-8"))
+        fd = os.open(Path(workspace) / OWNER_MARKER, flags)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            raw = os.read(fd, _MAX_MARKER)
+        finally:
+            os.close(fd)
+        data = json.loads(raw.decode("utf-8"))
         return OwnerMarker(str(data["executor"]), str(data["job"]), str(data.get("lock") or ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+#: A marker is a few hundred bytes; anything longer is not ours.
+_MAX_MARKER = 64 * 1024
 
 
 @dataclass

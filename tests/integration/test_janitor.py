@@ -370,3 +370,29 @@ def test_sweeps_do_not_pile_up_engine_connections(host: Host) -> None:
     finally:
         runtime.close()
     assert after <= before + 1, (before, after)
+
+
+def test_a_step_written_fifo_never_blocks_the_janitor(tmp_path: Path) -> None:
+    """Hostile corpus: a step replaces its workspace's owner marker with a FIFO, or points the
+    marker's lock path at one; reading either returns at once (a blocking open would freeze
+    the sweep, or the event loop)."""
+    import threading
+
+    from executor.runtime.janitor import OWNER_MARKER, executor_alive, read_owner_marker
+
+    ws = tmp_path / "workspace-1-abc"
+    ws.mkdir()
+    os.mkfifo(ws / OWNER_MARKER)
+    fifo_lock = tmp_path / "lock.fifo"
+    os.mkfifo(fifo_lock)
+    results: dict[str, object] = {}
+
+    def probe() -> None:
+        results["marker"] = read_owner_marker(ws)
+        results["alive"] = executor_alive(fifo_lock)
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "reading a FIFO blocked"
+    assert results == {"marker": None, "alive": True}
