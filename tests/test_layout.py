@@ -131,3 +131,85 @@ def test_no_private_cross_module_imports() -> None:
                     assert not alias.name.startswith("_") or alias.name == "__version__", (
                         f"{path} imports private {node.module}.{alias.name}"
                     )
+
+
+# Package boundaries (STYLE.md §2): prefixes a package may never import, and for the sandbox the
+# only prefixes it may import. Checked per package, so a new module inherits its package's rule.
+PACKAGE_FORBIDS: dict[str, tuple[str, ...]] = {
+    # The loop is blind to Docker, git, HTTP and what a job means.
+    "executor.worker.loop": (
+        "docker",
+        "httpx",
+        "executor.runtime",
+        "executor.workspace",
+        "executor.apiclient",
+        "executor.batch",
+        "executor.logstream",
+    ),
+    # The client knows the wire, never a job's meaning or how it runs.
+    "executor.apiclient": (
+        "executor.worker",
+        "executor.runtime",
+        "executor.workspace",
+        "executor.batch",
+        "executor.logstream",
+        "executor.run",
+    ),
+    "executor.logstream": ("docker", "httpx", "executor.runtime", "executor.apiclient"),
+    "executor.workspace": ("docker", "executor.runtime.docker", "executor.apiclient"),
+    "executor.config": ("executor.wire", "executor.worker", "executor.runtime", "executor.run"),
+    "executor.wire": ("executor.apiclient", "executor.worker", "executor.runtime", "executor.run"),
+    "executor.batch": ("executor.worker", "executor.apiclient", "executor.run"),
+    "executor.runtime": ("executor.worker", "executor.apiclient", "executor.run"),
+}
+SANDBOX_MAY_IMPORT = (
+    "executor.sandbox",
+    "executor.wire",
+    "executor.errors",
+    "executor.config.goparse",
+    "executor.batch.spec",
+    "executor.batch.template",
+    "executor.batch.execution",
+    "executor.batch.cache",
+)
+
+
+def _all_imports(path: Path) -> set[str]:
+    """Every absolute import, the project's and third parties' (top-level name kept whole)."""
+    found: set[str] = set()
+    for node in ast.walk(TREES[path]):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_name)
+def test_package_boundaries(path: Path) -> None:
+    name = _name(path)
+    imports = _all_imports(path)
+    for package, forbidden in PACKAGE_FORBIDS.items():
+        if name == package or name.startswith(package + "."):
+            bad = {m for m in imports if any(m == f or m.startswith(f + ".") for f in forbidden)}
+            assert not bad, f"{name} ({package}) must not import {sorted(bad)}"
+    if name.startswith("executor.sandbox"):
+        project = {m for m in imports if m.startswith("executor.")}
+        bad = {m for m in project if not m.startswith(SANDBOX_MAY_IMPORT)}
+        assert not bad, f"the sandbox may import only {SANDBOX_MAY_IMPORT}, not {sorted(bad)}"
+    elif name != "executor.cli":
+        assert not any(m.startswith("executor.sandbox") for m in imports), name
+
+
+def test_runtime_package_does_not_load_the_docker_sdk() -> None:
+    init = ROOT / "runtime" / "__init__.py"
+    assert not {m for m in _all_imports(init) if m == "docker" or m.startswith("docker.")}
+    assert "executor.runtime.docker" not in _all_imports(init)
+
+
+def test_every_package_has_a_docstringed_init() -> None:
+    for package in sorted(p for p in ROOT.rglob("*") if p.is_dir() and p.name != "__pycache__"):
+        if any(package.glob("*.py")):
+            init = package / "__init__.py"
+            assert init.exists(), f"{package} has no __init__.py"
+            assert ast.get_docstring(TREES[init]), f"{init} has no docstring"
