@@ -20,7 +20,6 @@ from executor.errors import WorkspaceError
 from executor.logstream.logger import ExecutionLogger, Redactor
 from executor.wire import ExecutionLogEntry, Job
 from executor.workspace.clone import (
-    OWNER_MARKER,
     SCRIPTS_DIR,
     Workspace,
     git_commands,
@@ -28,6 +27,7 @@ from executor.workspace.clone import (
     teardown_workspace,
 )
 from executor.workspace.files import FilesClient, TreeRemoval, remove_tree, write_files
+from executor.workspace.marker import OWNER_MARKER
 
 
 @dataclass

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import re
 import stat
@@ -57,24 +56,23 @@ from executor.runtime import Runtime
 from executor.runtime.argv import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK
 from executor.runtime.auth import DOCKER_CONFIG_PREFIX
 from executor.workspace.files import remove_tree
+from executor.workspace.marker import (
+    OwnerMarker,
+    read_owner_marker,
+)
 
 __all__ = [
-    "OWNER_MARKER",
     "WORKSPACE_PREFIX",
     "Janitor",
     "JanitorCounters",
     "LivenessLock",
-    "OwnerMarker",
     "SweepResult",
     "executor_alive",
     "hold_liveness_lock",
     "liveness_lock_path",
-    "read_owner_marker",
-    "write_owner_marker",
 ]
 
 #: File inside every workspace naming its owner (see `write_owner_marker`).
-OWNER_MARKER = ".executor-owner"
 #: Directories under the workspace root the janitor may consider (Sourcegraph's naming).
 WORKSPACE_PREFIX = "workspace-"
 _JOB_DIR_PREFIXES = (WORKSPACE_PREFIX, DOCKER_CONFIG_PREFIX)
@@ -166,52 +164,6 @@ def executor_alive(lock_path: str | os.PathLike[str]) -> bool:
     finally:
         os.close(fd)  # closing drops the probe lock if we got it
     return False
-
-
-@dataclass(frozen=True)
-class OwnerMarker:
-    """Who created a workspace: executor name, job ID, and that executor's lock file."""
-
-    executor: str
-    job: str
-    lock: str = ""
-
-
-def write_owner_marker(
-    workspace: str | os.PathLike[str],
-    *,
-    executor_name: str,
-    job_id: int | str,
-    lock_path: str | os.PathLike[str] = "",
-) -> None:
-    """Write `OWNER_MARKER` into a new workspace (do it right after creating the directory)."""
-    data = {"executor": executor_name, "job": str(job_id), "lock": str(lock_path)}
-    (Path(workspace) / OWNER_MARKER).write_text(json.dumps(data), encoding="utf-8")
-
-
-def read_owner_marker(workspace: str | os.PathLike[str]) -> OwnerMarker | None:
-    """The workspace's owner, or None when the marker is missing or unreadable.
-
-    A step can rewrite the marker (the workspace is mounted): it is read as a regular file only
-    (no link followed, a FIFO never blocks: O_NONBLOCK), at most 64 KiB.
-    """
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(Path(workspace) / OWNER_MARKER, flags)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            raw = os.read(fd, _MAX_MARKER)
-        finally:
-            os.close(fd)
-        data = json.loads(raw.decode("utf-8"))
-        return OwnerMarker(str(data["executor"]), str(data["job"]), str(data.get("lock") or ""))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-#: A marker is a few hundred bytes; anything longer is not ours.
-_MAX_MARKER = 64 * 1024
 
 
 @dataclass

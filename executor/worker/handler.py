@@ -35,7 +35,6 @@ from executor.runtime.argv import (
     script_name,
 )
 from executor.runtime.auth import write_docker_auth_config
-from executor.runtime.janitor import write_owner_marker
 from executor.wire import CliStep, Job
 from executor.workspace.clone import (
     SCRIPTS_DIR,
@@ -44,6 +43,7 @@ from executor.workspace.clone import (
     prepare_workspace,
     teardown_workspace,
 )
+from executor.workspace.marker import write_owner_marker
 from executor.workspace.repocache import RepoCache
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]

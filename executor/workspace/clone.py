@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -41,10 +40,10 @@ from executor.workspace.files import (
     write_files,
 )
 from executor.workspace.gitproxy import git_proxy
+from executor.workspace.marker import OWNER_MARKER, write_owner_marker
 from executor.workspace.repocache import RepoCache, cache_applies, fetch_flags
 
 __all__ = [
-    "OWNER_MARKER",
     "SCRIPTS_DIR",
     "EntryLogger",
     "FilesClient",
@@ -58,7 +57,6 @@ __all__ = [
 #: Directory (relative to the workspace) that holds one script per docker step.
 SCRIPTS_DIR = ".sourcegraph-executor"
 #: JSON `{"executor": <name>, "job": "<id>", "lock": <path>}` in every workspace we create.
-OWNER_MARKER = ".executor-owner"
 
 _MAX_LINE = 1024 * 1024
 
@@ -131,11 +129,10 @@ async def prepare_workspace(
     """
     path = Path(tempfile.mkdtemp(prefix=f"workspace-{job.id}-", dir=root)).resolve()
     try:
-        # The janitor's format (`janitor.write_owner_marker`); an empty `lock` means the
-        # executor's default liveness lock under the workspace root.
         # `job` is the record UID ("42", or "42-batches" from a multi-queue dequeue).
-        marker = {"executor": executor_name, "job": job.record_uid, "lock": str(owner_lock)}
-        (path / OWNER_MARKER).write_text(json.dumps(marker) + "\n")
+        write_owner_marker(
+            path, executor_name=executor_name, job_id=job.record_uid, lock_path=owner_lock
+        )
         repo_path = _repo_path(path, job.repository_directory)
         repo_path.mkdir(parents=True, exist_ok=True)
         if job.repository_name:

@@ -21,10 +21,11 @@ from structlog.testing import capture_logs
 from executor.logstream.logger import ExecutionLogger, Redactor
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
-from executor.runtime.janitor import Janitor, write_owner_marker
+from executor.runtime.janitor import Janitor
 from executor.runtime.rootclean import RootCleaner
 from executor.wire import ExecutionLogEntry, Job
 from executor.workspace.clone import Workspace, teardown_workspace
+from executor.workspace.marker import write_owner_marker
 
 
 class Sink:

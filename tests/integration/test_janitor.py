@@ -25,15 +25,13 @@ from executor.runtime.argv import container_labels
 from executor.runtime.auth import write_docker_auth_config
 from executor.runtime.docker import DockerRuntime
 from executor.runtime.janitor import (
-    OWNER_MARKER,
     Janitor,
     JanitorCounters,
     executor_alive,
     hold_liveness_lock,
     liveness_lock_path,
-    read_owner_marker,
-    write_owner_marker,
 )
+from executor.workspace.marker import OWNER_MARKER, read_owner_marker, write_owner_marker
 
 
 def _dead_daemon_lock(root: Path, name: str) -> Path:
@@ -377,8 +375,6 @@ def test_a_step_written_fifo_never_blocks_the_janitor(tmp_path: Path) -> None:
     marker's lock path at one; reading either returns at once (a blocking open would freeze
     the sweep, or the event loop)."""
     import threading
-
-    from executor.runtime.janitor import OWNER_MARKER, executor_alive, read_owner_marker
 
     ws = tmp_path / "workspace-1-abc"
     ws.mkdir()

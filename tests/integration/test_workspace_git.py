@@ -25,8 +25,9 @@ from fixtures_sandbox import SampleRepo, Sandbox
 from executor.errors import WorkspaceError
 from executor.logstream.logger import ExecutionLogger, Redactor
 from executor.wire import ExecutionLogEntry, Job
-from executor.workspace.clone import OWNER_MARKER, Workspace, prepare_workspace, teardown_workspace
+from executor.workspace.clone import Workspace, prepare_workspace, teardown_workspace
 from executor.workspace.gitproxy import git_proxy
+from executor.workspace.marker import OWNER_MARKER
 
 REPO = "github.com/test/repo"
 JOB_TOKEN = "f" * 40
