@@ -37,6 +37,7 @@ __all__ = [
     "children_of",
     "cpu_seconds",
     "daemon",
+    "executor_env",
     "fd_targets",
     "make_repo",
     "percentile",
@@ -186,15 +187,15 @@ class Daemon:
         self._log.close()
 
 
-def bench_env(box: Bench, workspaces: Path, **overrides: str) -> dict[str, str]:
-    """The daemon's environment: the test suite's defaults plus `EXECUTOR_<KEY>` overrides."""
-    workspaces.mkdir(parents=True, exist_ok=True)
+def executor_env(url: str, token: str, tmpdir: Path, **overrides: str) -> dict[str, str]:
+    """A test or bench daemon's environment: fast polls and heartbeats, small limits, JSON
+    logs, plus `EXECUTOR_<KEY>` overrides (the tests' fixtures share it)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
-        "TMPDIR": str(workspaces),
-        "EXECUTOR_FRONTEND_URL": box.url,
-        "EXECUTOR_FRONTEND_PASSWORD": TOKEN,
+        "TMPDIR": str(tmpdir),
+        "EXECUTOR_FRONTEND_URL": url,
+        "EXECUTOR_FRONTEND_PASSWORD": token,
         "EXECUTOR_QUEUE_NAME": "batches",
         "EXECUTOR_QUEUE_POLL_INTERVAL": "100ms",
         "EXECUTOR_HEARTBEAT_INTERVAL": "1s",
@@ -202,12 +203,17 @@ def bench_env(box: Bench, workspaces: Path, **overrides: str) -> dict[str, str]:
         "EXECUTOR_JOB_NUM_CPUS": "1",
         "EXECUTOR_JOB_MEMORY": "256M",
         "EXECUTOR_LOG_FORMAT": "json",
-        "EXECUTOR_LOG_LEVEL": "warn",
     }
     if "DOCKER_HOST" in os.environ:
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
     env.update({f"EXECUTOR_{k.upper()}": v for k, v in overrides.items()})
     return env
+
+
+def bench_env(box: Bench, workspaces: Path, **overrides: str) -> dict[str, str]:
+    """The daemon's environment: the test suite's defaults plus `EXECUTOR_<KEY>` overrides."""
+    workspaces.mkdir(parents=True, exist_ok=True)
+    return executor_env(box.url, TOKEN, workspaces, **{"log_level": "warn", **overrides})
 
 
 @contextmanager

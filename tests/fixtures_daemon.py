@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench._common import executor_env
 
 __all__ = ["Daemon", "daemon_factory"]
 
@@ -68,23 +69,7 @@ def daemon_factory(sandbox: Any, tmp_path: Path) -> Iterator[Any]:
 
     def start(frontend: Any = None, **overrides: str) -> Daemon:
         box = frontend if frontend is not None else sandbox
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/root"),
-            "TMPDIR": str(workspace_root),
-            "EXECUTOR_FRONTEND_URL": box.url,
-            "EXECUTOR_FRONTEND_PASSWORD": box.token,
-            "EXECUTOR_QUEUE_NAME": "batches",
-            "EXECUTOR_QUEUE_POLL_INTERVAL": "100ms",
-            "EXECUTOR_HEARTBEAT_INTERVAL": "1s",
-            "EXECUTOR_DOCKER_STOP_TIMEOUT": "2s",
-            "EXECUTOR_JOB_NUM_CPUS": "1",
-            "EXECUTOR_JOB_MEMORY": "256M",
-            "EXECUTOR_LOG_FORMAT": "json",
-        }
-        if "DOCKER_HOST" in os.environ:
-            env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-        env.update({f"EXECUTOR_{k.upper()}": v for k, v in overrides.items()})
+        env = executor_env(box.url, box.token, workspace_root, **overrides)
         daemon = Daemon(env, tmp_path / f"daemon-{len(started)}.log")
         started.append(daemon)
         return daemon

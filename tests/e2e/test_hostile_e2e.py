@@ -28,6 +28,7 @@ import pytest
 from fixtures_daemon import Daemon, wait_for
 from fixtures_sandbox import SANDBOX_TOKEN, Sandbox
 
+from bench._common import executor_env
 from executor.sandbox.server import SandboxServer
 from executor.sandbox.state import SandboxSettings
 
@@ -39,24 +40,7 @@ REPO = "github.com/hostile/repo"
 
 
 def _env(url: str, token: str, root: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/root"),
-        "TMPDIR": str(root),
-        "EXECUTOR_FRONTEND_URL": url,
-        "EXECUTOR_FRONTEND_PASSWORD": token,
-        "EXECUTOR_QUEUE_NAME": "batches",
-        "EXECUTOR_QUEUE_POLL_INTERVAL": "100ms",
-        "EXECUTOR_HEARTBEAT_INTERVAL": "1s",
-        "EXECUTOR_DOCKER_STOP_TIMEOUT": "2s",
-        "EXECUTOR_JOB_NUM_CPUS": "1",
-        "EXECUTOR_JOB_MEMORY": "256M",
-        "EXECUTOR_LOG_FORMAT": "json",
-    }
-    if "DOCKER_HOST" in os.environ:
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-    env.update({f"EXECUTOR_{k.upper()}": v for k, v in extra.items()})
-    return env
+    return executor_env(url, token, root, **extra)
 
 
 @dataclass
