@@ -36,12 +36,20 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextvars
 import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
-__all__ = ["MIN_DERIVED", "SECRET_REMOVED", "Redactor", "apply_spans", "derived_forms"]
+__all__ = [
+    "MIN_DERIVED",
+    "SECRET_REMOVED",
+    "Redactor",
+    "apply_spans",
+    "derived_forms",
+    "job_redactor",
+]
 
 SECRET_REMOVED = "SECRET_REMOVED"
 
@@ -226,3 +234,11 @@ def apply_spans(text: str, spans: list[tuple[int, int, str]], end: int | None = 
         at = stop
     parts.append(text[at:end])
     return "".join(parts)
+
+
+#: The running job's redactor, set by the worker in the job's task (and so seen by every task
+#: it starts): the daemon's log processor (`executor.logsetup`) applies it to every event
+#: logged on the job's behalf, so a secret in an image name or a path never reaches a log line.
+job_redactor: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar(
+    "job_redactor", default=None
+)

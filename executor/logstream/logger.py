@@ -20,17 +20,15 @@ Behaviour (spec §5):
   sooner than `interval`; all intermediate updates are at least `interval` apart).
 - `flush()` waits for all adds and final updates and raises `LogFlushFailed` if an add or a final
   update failed. Failed intermediate updates are only logged, as in Sourcegraph.
-- Output kept per entry is bounded by `max_bytes`: the head and the tail are kept, with a marker
-  line counting what was dropped in between. Lines that are JSON log events on stdout
-  (`stdout: {"operation":…`) are never dropped: the server parses them out of `out` (§8.7).
-  The store is `executor.logstream.output.BoundedOutput`.
+- Output kept per entry is bounded by `max_bytes`, JSON events (`stdout: {"operation":…`, which
+  the server parses out of `out`, §8.7) included: `executor.logstream.output.BoundedOutput`.
 
-Cost, for steps that print a lot: a handle is a `BlockSink` (`executor.runtime.stream`), so the
-runtime hands it whole blocks of lines as read from the pipe. Each block is decoded, prefixed,
-redacted and stored with a handful of C-speed string operations, never line by line; lines are
-redacted once, as they arrive, and never again, so an upload only joins the kept text (at most
-`max_bytes`), whatever the step printed. Memory per entry is the budget, one block and the
-`out` string of the update in flight.
+Cost, for steps that print a lot: a handle is a `PieceSink` (`executor.runtime.stream`), so the
+runtime hands it whole blocks of lines as read from the pipe, and a line longer than a read in
+pieces, of which only the head is kept. Each block is decoded, prefixed, redacted and stored
+with a handful of C-speed string operations; lines are redacted once, as they are stored, so an
+upload only joins the kept text. Memory per entry is the budget, one block, the lines held back
+for redaction and the `out` string of the update in flight, whatever the step printed.
 """
 
 from __future__ import annotations
@@ -43,10 +41,10 @@ from typing import Protocol
 
 import structlog
 
-from executor import redaction
 from executor.errors import LogFlushFailed
 from executor.logstream.output import BoundedOutput
 from executor.redaction import SECRET_REMOVED, apply_spans
+from executor.redaction import Redactor as BaseRedactor
 from executor.wire import ExecutionLogEntry, Job
 
 __all__ = [
@@ -79,7 +77,7 @@ class LogSink(Protocol):
         ...
 
 
-class Redactor(redaction.Redactor):
+class Redactor(BaseRedactor):
     """The log's redactor: `executor.redaction.Redactor` joining lines across their
     `stdout: `/`stderr: ` prefixes, so a secret broken over lines is found too."""
 
