@@ -151,6 +151,11 @@ class Redactor:
         """Every value in `secrets` replaced by the same text."""
         return cls(dict.fromkeys(secrets, replacement), min_length=min_length)
 
+    @classmethod
+    def for_values(cls, redacted_values: Mapping[str, str], secrets: Iterable[str]) -> Redactor:
+        """A job's `redactedValues` (which win) and `secrets` (tokens) as `SECRET_REMOVED`."""
+        return cls({**dict.fromkeys(secrets, SECRET_REMOVED), **redacted_values})
+
     def __bool__(self) -> bool:
         return self._pattern is not None
 

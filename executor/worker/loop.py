@@ -53,7 +53,7 @@ import structlog
 from executor.config.goparse import format_go_duration
 from executor.errors import ApiError, ApiRejected, ApiUnavailable
 from executor.metrics import Metrics
-from executor.redaction import SECRET_REMOVED, Redactor, job_redactor
+from executor.redaction import Redactor, job_redactor
 from executor.wire import Job, MalformedJob
 from executor.worker.backoff import Backoff
 
@@ -342,18 +342,10 @@ class Worker:
 
     # --- one job --------------------------------------------------------------------------
 
-    def _redactor(self, job: Job) -> Redactor:
-        """The job's secrets (its `redactedValues` and token, the executor token) in every form."""
-        table = dict.fromkeys((*self._opts.secrets, job.token), SECRET_REMOVED)
-        table.update(job.redacted_values)
-        return Redactor(table)
-
     async def _run_job(self, run: _Run) -> None:
         job = run.job
-        # 🚨 SECURITY: this task and every task it starts log through the job's redactor, and
-        # the message the job is marked with is redacted with it (an image name, a path or a
-        # `repositoryDirectory` may hold a secret, and exceptions quote them).
-        redactor = self._redactor(job)
+        # 🚨 SECURITY: this task (and what it starts) logs, and marks, through the job's redactor.
+        redactor = Redactor.for_values(job.redacted_values, (*self._opts.secrets, job.token))
         job_redactor.set(redactor)
         log.info("job dequeued", repositoryName=job.repository_name or None)
         deadline = (
