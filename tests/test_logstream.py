@@ -334,7 +334,7 @@ def test_write_block_equals_write_per_line() -> None:
     async def main() -> tuple[str, str]:
         outs = []
         for by_block in (True, False):
-            logger = new_logger(RecordingSink(), job, max_bytes=80)
+            logger = new_logger(RecordingSink(), job, max_bytes=120)
             h = logger.open("k", None)
             if by_block:
                 h.write_block("stdout", raw)
@@ -343,8 +343,8 @@ def test_write_block_equals_write_per_line() -> None:
                 for line in raw[:-1].decode("utf-8", errors="replace").split("\n"):
                     h.write("stdout", line)
                 h.write("stderr", "last")
+            h.finalize(0)  # the last lines are held back until then (a secret may go on)
             outs.append(h.out)
-            h.finalize(0)
             await logger.flush()
         return outs[0], outs[1]
 
@@ -405,7 +405,8 @@ def test_memory_stays_bounded_whatever_the_output_size() -> None:
         finally:
             tracemalloc.stop()
         assert sink.marked
-        assert cap - 200 <= sink.longest <= cap + 200  # head + marker + tail
+        # head + marker + tail, and while the step runs the few lines held back for redaction
+        assert cap - 200 <= sink.longest <= cap + 200 + 2048
         return peak, len(sink.updates(1))
 
     small, _ = asyncio.run(run_step(4))

@@ -40,7 +40,7 @@ def test_blocks_give_the_same_text_as_lines() -> None:
 
 
 def test_head_tail_marker_and_events() -> None:
-    out = BoundedOutput(200)  # head 100 bytes, tail 100 bytes
+    out = BoundedOutput(200)  # head 100 bytes, tail 100 bytes, of which events may take 50
     event = 'stdout: {"operation":"CACHE_AFTER_STEP_RESULT"}\n'
     lines = [f"stdout: line {i:03d}\n" for i in range(40)]  # 17 bytes each
     lines[20] = event
@@ -49,27 +49,43 @@ def test_head_tail_marker_and_events() -> None:
     text = out.text()
     kept = text.splitlines(keepends=True)
     assert kept[:5] == lines[:5]  # 85 bytes: a sixth line would not fit in 100
-    assert kept[-5:] == lines[-5:]
+    # The kept event (49 bytes) is charged to the tail: 51 bytes are left, three lines.
+    assert kept[-3:] == lines[-3:]
     assert event in kept
     markers = [line for line in kept if "omitted by the executor" in line]
-    assert markers == [  # lines 5-19, then 21-34
+    assert markers == [  # lines 5-19, then 21-36
         "stdout: … 255 bytes (15 lines) omitted by the executor …\n",
-        "stdout: … 238 bytes (14 lines) omitted by the executor …\n",
+        "stdout: … 272 bytes (16 lines) omitted by the executor …\n",
     ]
     assert kept.index(event) == 6  # between the two gaps, in order
-    assert out.kept_bytes == 5 * 17 * 2
+    assert out.kept_bytes == 5 * 17 + 3 * 17
 
 
 def test_the_tail_keeps_its_last_line_even_when_it_is_too_big() -> None:
-    out = BoundedOutput(100)  # head 50 bytes, tail 50 bytes
-    big_event = "stdout: " + json.dumps({"operation": "X", "diff": "d" * 100}) + "\n"
-    out.append("stdout: a\nstdout: b\nstdout: c\n" + big_event)
-    assert out.text() == "stdout: a\nstdout: b\nstdout: c\n" + big_event  # never clipped
-    out.append("stdout: " + "z" * 100 + "\n")
+    out = BoundedOutput(200)  # head 100 bytes, tail 100 bytes
+    event = "stdout: " + json.dumps({"operation": "X", "diff": "d" * 50}) + "\n"
+    out.append("stdout: a\nstdout: b\nstdout: c\n" + "stdout: " + "h" * 80 + "\n" + event)
+    assert out.text().endswith(event)  # longer than the head's room: the tail's, whole
+    out.append("stdout: " + "z" * 150 + "\n")
     last = out.text().splitlines()[-1]
-    assert last.startswith("stdout: zz")
+    assert last.startswith("stdout: zz") and len(last.encode()) < 100
     assert re.search(r"… \d+ bytes omitted by the executor …$", last)
-    assert out.text() == "stdout: a\nstdout: b\nstdout: c\n" + big_event + last + "\n"
+    assert event not in out.text()  # 88 bytes: over the events' 50
+
+
+def test_events_are_clipped_counted_and_bounded() -> None:
+    out = BoundedOutput(1000, max_events=3)  # tail 500: events keep at most 250 bytes
+    big = "stdout: " + json.dumps({"operation": "X", "diff": "d" * 2000}) + "\n"
+    out.append(big)
+    clipped = out.text().splitlines()[-1]
+    assert clipped.startswith('stdout: {"operation"') and clipped.endswith("by the executor …")
+    assert len(clipped.encode()) < 300
+    small = [f'stdout: {{"operation":"E{i}"}}\n' for i in range(100)]
+    out.append("".join(small) + "stdout: filler\n" * 100)
+    text = out.text()
+    assert [e for e in small if e in text] == small[:3]  # the first three, in order
+    assert re.search(r"\(\d+ lines, 97 JSON events\) omitted", text)
+    assert len(text.encode()) < 1000 + 3 * 100  # the budget plus markers
 
 
 def test_non_ascii_cuts_on_whole_lines() -> None:

@@ -52,6 +52,7 @@ from executor.config.goparse import (
 )
 from executor.config.ranges import RANGES
 from executor.errors import ConfigError
+from executor.redaction import Redactor
 
 __all__ = [
     "VALID_QUEUE_NAMES",
@@ -311,12 +312,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 def _scrub(problems: list[str], values: Mapping[str, Any]) -> list[str]:
-    """SECURITY: no message may carry a secret, even one set in the wrong variable. Secrets
-    shorter than 4 characters are not scrubbed (they would garble every message)."""
+    """SECURITY: no message may carry a secret (in any form `executor.redaction` knows), even
+    one set in the wrong variable. Secrets shorter than 4 characters are not scrubbed (they
+    would garble every message)."""
     secrets = [str(values.get(name) or "") for name in sorted(_SECRET_FIELDS)]
-    for secret in (s for s in secrets if len(s) >= 4):
-        problems = [p.replace(secret, "[REDACTED]") for p in problems]
-    return problems
+    redactor = Redactor.for_secrets(secrets, "[REDACTED]", min_length=4)
+    return [redactor.redact(p) for p in problems]
 
 
 def _token_from_file(values: dict[str, Any]) -> list[str]:

@@ -20,27 +20,22 @@ Behaviour (spec §5):
   sooner than `interval`; all intermediate updates are at least `interval` apart).
 - `flush()` waits for all adds and final updates and raises `LogFlushFailed` if an add or a final
   update failed. Failed intermediate updates are only logged, as in Sourcegraph.
-- Output kept per entry is bounded by `max_bytes`: the head and the tail are kept, with a marker
-  line counting what was dropped in between. Lines that are JSON log events on stdout
-  (`stdout: {"operation":…`) are never dropped: the server parses them out of `out` (§8.7).
-  The store is `executor.logstream.output.BoundedOutput`.
+- Output kept per entry is bounded by `max_bytes`, JSON events (`stdout: {"operation":…`, which
+  the server parses out of `out`, §8.7) included: `executor.logstream.output.BoundedOutput`.
 
-Cost, for steps that print a lot: a handle is a `BlockSink` (`executor.runtime.stream`), so the
-runtime hands it whole blocks of lines as read from the pipe. Each block is decoded, prefixed,
-redacted and stored with a handful of C-speed string operations, never line by line; lines are
-redacted once, as they arrive, and never again, so an upload only joins the kept text (at most
-`max_bytes`), whatever the step printed. Memory per entry is the budget, one block and the
-`out` string of the update in flight.
+Cost, for steps that print a lot: a handle is a `PieceSink` (`executor.runtime.stream`), so the
+runtime hands it whole blocks of lines as read from the pipe, and a line longer than a read in
+pieces, of which only the head is kept. Each block is decoded, prefixed, redacted and stored
+with a handful of C-speed string operations; lines are redacted once, as they are stored, so an
+upload only joins the kept text. Memory per entry is the budget, one block, the lines held back
+for redaction and the `out` string of the update in flight, whatever the step printed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import re
 import time
-import urllib.parse
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -48,6 +43,8 @@ import structlog
 
 from executor.errors import LogFlushFailed
 from executor.logstream.output import BoundedOutput
+from executor.redaction import SECRET_REMOVED, apply_spans
+from executor.redaction import Redactor as BaseRedactor
 from executor.wire import ExecutionLogEntry, Job
 
 __all__ = [
@@ -59,14 +56,9 @@ __all__ = [
     "Redactor",
 ]
 
-SECRET_REMOVED = "SECRET_REMOVED"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
-# Lines of a multi-line secret shorter than this are not redacted on their own (see Redactor).
-_MIN_SECRET_LINE = 8
-
-# Beyond this many distinct keys one regex pass is cheaper than a substring search per key.
-_MAX_NEEDLES = 24
+_LINE_PREFIXES = ("stdout: ", "stderr: ")
 
 _log = structlog.get_logger(__name__)
 
@@ -85,45 +77,12 @@ class LogSink(Protocol):
         ...
 
 
-class Redactor:
-    """Replace every secret by its replacement, in a single left-to-right pass.
-
-    🚨 SECURITY: this is what keeps the executor token and the job's `redactedValues` out of
-    everything uploaded. At any position the longest matching secret wins (one regex
-    alternation sorted by length, descending; Python tries alternatives left to right), matches
-    never overlap, and replaced text is not scanned again. Empty keys are skipped: they would
-    match everywhere.
-
-    A secret containing newlines (a PEM key, say) never appears verbatim in `out`, because every
-    line there carries a `stdout: ` prefix. So each line of such a secret that is at least
-    8 characters long is redacted on its own as well, unless it is itself an explicit key.
-    """
+class Redactor(BaseRedactor):
+    """The log's redactor: `executor.redaction.Redactor` joining lines across their
+    `stdout: `/`stderr: ` prefixes, so a secret broken over lines is found too."""
 
     def __init__(self, replacements: Mapping[str, str]) -> None:
-        table = {k: v for k, v in replacements.items() if k}
-        # 🚨 SECURITY: a step that prints a secret base64- or URL-encoded leaks it just as
-        # well, so those encodings of each secret are redacted too (standard base64 with and
-        # without padding, and percent-encoding). Only the secret encoded on its own is caught:
-        # base64 of a longer text shifts with the secret's offset and cannot be matched.
-        for secret, replacement in list(table.items()):
-            encoded = base64.b64encode(secret.encode()).decode()
-            for form in (encoded, encoded.rstrip("="), urllib.parse.quote(secret, safe="")):
-                if len(form) >= _MIN_SECRET_LINE:
-                    table.setdefault(form, replacement)
-        for secret, replacement in list(table.items()):
-            if "\n" in secret:
-                for part in secret.splitlines():
-                    part = part.strip()
-                    if len(part) >= _MIN_SECRET_LINE:
-                        table.setdefault(part, replacement)
-        self._table = table
-        keys = sorted(table, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(k) for k in keys)) if keys else None
-        # Most text holds no secret. Finding each key with `in` (a fast substring search) is
-        # several times quicker than the regex over large blocks, so the regex runs only where
-        # some key occurs. A key containing another key needs no search of its own.
-        needles = [k for k in keys if not any(o != k and o in k for o in keys)]
-        self._needles = needles if len(needles) <= _MAX_NEEDLES else None
+        super().__init__(replacements, line_prefixes=_LINE_PREFIXES)
 
     @classmethod
     def for_job(cls, job: Job, executor_token: str) -> Redactor:
@@ -132,17 +91,16 @@ class Redactor:
         table.update(job.redacted_values)
         return cls(table)
 
-    def redact(self, text: str) -> str:
-        """`text` with every secret replaced."""
-        if self._pattern is None or not text:
-            return text
-        if self._needles is not None and not any(k in text for k in self._needles):
-            return text
-        return self._pattern.sub(lambda m: self._table[m.group(0)], text)
-
 
 class LogEntryHandle:
-    """One command's (or pseudo-step's) log entry, written to while the command runs."""
+    """One command's (or pseudo-step's) log entry, written to while the command runs.
+
+    🚨 SECURITY: text is redacted before it is stored, so raw secrets never sit in memory past
+    the few lines held back at the end (`_held`): a secret (or its base64 wrapped at 76
+    columns) may continue in the next block, so the last lines wait, raw, until enough text
+    follows them to see any secret they start whole (the redactor's longest key, with room
+    for line prefixes). `out` redacts the held lines on their own, for uploads in between.
+    """
 
     def __init__(
         self, logger: ExecutionLogger, key: str, command: list[str] | None, max_bytes: int
@@ -153,7 +111,16 @@ class LogEntryHandle:
         self._start_mono = time.monotonic()
         self._logger = logger
         self._output = BoundedOutput(max_bytes)
+        redactor = logger.redactor
+        self._reserve = 10 * redactor.longest + 16 if redactor else 0
+        self._held = ""  # raw whole lines at the end, not yet stored (see the class docstring)
         self._pending = ""  # write_text's unfinished last line, raw until completed
+        # A line still arriving in pieces (`write_partial`): its first `line_max` bytes plus
+        # enough to see a secret that starts before the cut, raw; the rest is only counted.
+        self._line = bytearray()
+        self._line_stream = "stdout"
+        self._line_dropped = 0
+        self._line_cap = self._output.line_max + 4 * redactor.longest + 16
         self.exit_code: int | None = None
         self.duration_ms: int | None = None
         self._version = 0  # bumped on every change; compared with what was last sent
@@ -168,9 +135,7 @@ class LogEntryHandle:
     def write(self, stream: str, line: str) -> None:
         """Append one line of a process's output as `<stream>: <line>\\n`.
 
-        `line` carries no newline: the runtime splits output on newlines, so a secret inside
-        one line of output is always whole when it arrives here, however the process's writes
-        were chunked. Embedded newlines are split so every stored line keeps its prefix.
+        Embedded newlines are split so every stored line keeps its prefix.
         """
         if self.closed:
             return
@@ -182,12 +147,60 @@ class LogEntryHandle:
 
         The runtime's fast path (`executor.runtime.stream.BlockSink`): the same result as
         `write` for each line of `data` decoded with U+FFFD replacement, without per-line work.
+        If a line is arriving in pieces (`write_partial`), the first line of `data` ends it.
         """
         if self.closed or not data:
             return
+        if self._line or self._line_dropped:
+            end = data.find(b"\n") + 1
+            self._add_piece(data[: end - 1])
+            self._end_line()
+            data = data[end:]
+            if not data:
+                return
         text = data.decode("utf-8", errors="replace")
         prefix = f"{stream}: "
         self._append(prefix + text[:-1].replace("\n", "\n" + prefix) + "\n")
+
+    def write_partial(self, stream: str, data: bytes) -> None:
+        """Append a piece of a line that has not ended yet (no newline in `data`).
+
+        Memory stays bounded whatever the line's length: past `line_max` (and a little more,
+        to redact a secret cut there) its bytes are only counted.
+        """
+        if self.closed or not data:
+            return
+        self._line_stream = stream
+        self._add_piece(data)
+
+    def _add_piece(self, data: bytes) -> None:
+        room = self._line_cap - len(self._line)
+        if room > 0:
+            self._line += data[:room]
+        self._line_dropped += max(len(data) - max(room, 0), 0)
+
+    def _end_line(self) -> None:
+        """Store the line `write_partial` was building, clipped to `line_max` bytes."""
+        raw, dropped = bytes(self._line), self._line_dropped
+        self._line.clear()
+        self._line_dropped = 0
+        prefix = f"{self._line_stream}: "
+        limit = self._output.line_max - len(prefix)
+        if len(raw) + dropped <= limit:
+            self._append(prefix + raw.decode("utf-8", errors="replace") + "\n")
+            return
+        # 🚨 SECURITY: redact with what follows the cut in view, and keep a secret that
+        # starts before the cut whole (replaced), so no half of one is stored.
+        kept = raw[:limit].decode("utf-8", errors="ignore")
+        text = prefix + raw.decode("utf-8", errors="ignore")
+        cut = len(prefix) + len(kept)
+        spans = self._logger.redactor.spans(text)
+        before = [sp for sp in spans if sp[0] < cut]
+        if before:
+            cut = max(cut, before[-1][1])
+        line = apply_spans(text, before, end=cut)
+        omitted = len(raw) + dropped - len(text[len(prefix) : cut].encode("utf-8"))
+        self._append(f"{line} … {omitted} bytes omitted by the executor …\n")
 
     def write_text(self, text: str) -> None:
         """Append free text (pseudo-steps: `Wrote … in …\\n`); a partial last line waits."""
@@ -200,17 +213,38 @@ class LogEntryHandle:
             self._append(text[:end])
         self._version += 1
 
-    def _append(self, lines: str) -> None:
-        # 🚨 SECURITY: redact whole lines before they are stored, so raw secrets never sit in
-        # memory and stored text needs no second pass at upload. A secret never spans lines
-        # in `out` (each line has its prefix; multi-line secrets are redacted line by line).
-        self._output.append(self._logger.redactor.redact(lines))
+    def _append(self, lines: str, *, final: bool = False) -> None:
+        # 🚨 SECURITY: whole lines are redacted before they are stored (see the class
+        # docstring); stored text needs no second pass at upload.
+        window = self._held + lines if self._held else lines
         self._version += 1
+        if not window:
+            return
+        redactor = self._logger.redactor
+        spans = redactor.spans(window)
+        cut = len(window)
+        if self._reserve and not final:
+            cut = window.rfind("\n", 0, max(len(window) - self._reserve, 0)) + 1
+            for start, stop, _ in reversed(spans):  # never cut through a secret
+                if stop <= cut:
+                    break
+                if start < cut:
+                    cut = window.rfind("\n", 0, start) + 1
+        if cut:
+            self._output.append(apply_spans(window, [sp for sp in spans if sp[1] <= cut], cut))
+        self._held = window[cut:]
+
+    def _flush(self) -> None:
+        """Store everything held back (the entry is closing)."""
+        if self._line or self._line_dropped:
+            self._end_line()
+        self._append("", final=True)
 
     def finalize(self, exit_code: int) -> None:
         """Record the exit code and duration and close the entry (idempotent)."""
         if self.closed:
             return
+        self._flush()
         self.exit_code = exit_code
         self.duration_ms = int((time.monotonic() - self._start_mono) * 1000)
         self._version += 1
@@ -218,17 +252,19 @@ class LogEntryHandle:
 
     def _close(self) -> None:
         """Close without an exit code (the entry was abandoned, e.g. on cancellation)."""
+        if not self.closed:
+            self._flush()
         self._closed.set()
 
     @property
     def out(self) -> str:
         """The output as it would be uploaded now (redacted)."""
-        # Stored lines are redacted already; only the unfinished line is redacted here.
-        return self._output.text(self._logger.redactor.redact(self._pending))
+        # Stored lines are redacted already; held lines and the unfinished one are redacted now.
+        return self._output.text(self._logger.redactor.redact(self._held + self._pending))
 
     def _snapshot(self) -> tuple[ExecutionLogEntry, int]:
         # 🚨 SECURITY: everything uploaded is built here: the command is redacted now, the
-        # output was redacted line by line as it was stored (see _append and out).
+        # output was redacted as it was stored (see _append and out).
         redact = self._logger.redactor.redact
         entry = ExecutionLogEntry(
             key=self.key,

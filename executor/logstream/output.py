@@ -4,9 +4,12 @@
 prints: the first half of the budget fills with the head, the second half always holds the
 latest lines (the tail), and what falls out of the tail in between is replaced by one marker
 line per run of dropped lines: `stdout: … N bytes (M lines) omitted by the executor …`. Lines
-that are JSON log events on stdout (`stdout: {"operation":…`) are never dropped: the frontend
-parses them out of `out` (spec §8.7). A single line longer than the tail's budget is clipped
-to half of it, with a note of what was cut.
+that are JSON log events on stdout (`stdout: {"operation":…`) are kept when they fall out of the
+tail, since the frontend parses them out of `out` (spec §8.7), but within a budget of their own
+that is part of the entry's: at most `max_events` of them and half the tail's bytes (what they
+take, the tail gives up), so one budget bounds the entry, events included. Events past that are
+counted in the marker (`… K JSON events …`). A single line longer than the tail's budget, event
+or not, is clipped to half of it, with a note of what was cut.
 
 It works on blocks of whole lines (as they come off a pipe), not line by line: appending a
 block, trimming the tail and counting what was dropped use C-speed `str` methods, so a step that
@@ -23,7 +26,10 @@ import collections
 import re
 from typing import AnyStr
 
-__all__ = ["BoundedOutput", "is_json_event", "utf8_size"]
+__all__ = ["MAX_EVENTS", "BoundedOutput", "is_json_event", "utf8_size"]
+
+#: The most JSON events kept from the dropped middle of one entry.
+MAX_EVENTS = 10_000
 
 # What the frontend parses out of `out`: `ParseJSONLogsFromOutput` (spec §8.7).
 _JSON_EVENT = re.compile(r'stdout: \{\s*"operation"\s*:')
@@ -43,22 +49,32 @@ def utf8_size(text: str) -> int:
 class _Gap:
     """A run of dropped lines between the head and the tail."""
 
-    __slots__ = ("lines", "size")
+    __slots__ = ("events", "lines", "size")
 
     def __init__(self) -> None:
         self.size = 0
         self.lines = 0
+        self.events = 0
 
     def marker(self) -> str:
-        return f"stdout: … {self.size} bytes ({self.lines} lines) omitted by the executor …\n"
+        events = f", {self.events} JSON events" if self.events else ""
+        return (
+            f"stdout: … {self.size} bytes ({self.lines} lines{events}) omitted by the executor …\n"
+        )
 
 
 class BoundedOutput:
-    """Accumulated output of one entry, bounded by `max_bytes` plus kept JSON events."""
+    """Accumulated output of one entry, bounded by `max_bytes` (plus markers), events included."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, *, max_events: int = MAX_EVENTS) -> None:
         self.head_budget = max_bytes // 2
         self.tail_budget = max(max_bytes - self.head_budget, 1)
+        #: The longest line stored whole; longer ones keep their first `line_max` bytes.
+        self.line_max = max(self.tail_budget // 2, 1)
+        self.event_budget = self.tail_budget // 2
+        self.max_events = max_events
+        self._event_bytes = 0
+        self._events = 0
         self._head: list[str] = []
         self._head_size = 0
         self._head_full = False
@@ -94,7 +110,7 @@ class BoundedOutput:
             text, size = self._clip_long_lines(text)
         self._tail.append((text, size))
         self._tail_size += size
-        if self._tail_size > self.tail_budget:
+        if self._tail_size > self.tail_budget - self._event_bytes:
             self._evict()
 
     def text(self, extra: str = "") -> str:
@@ -107,7 +123,7 @@ class BoundedOutput:
 
     def _evict(self) -> None:
         """Drop the oldest tail lines until the tail fits (it always keeps its last line)."""
-        excess = self._tail_size - self.tail_budget
+        excess = self._tail_size - (self.tail_budget - self._event_bytes)
         while excess > 0:
             block, size = self._tail[0]
             only = len(self._tail) == 1
@@ -115,7 +131,7 @@ class BoundedOutput:
                 self._tail.popleft()
                 self._tail_size -= size
                 excess -= size
-                self._drop(block)
+                excess += self._drop(block)
                 continue
             # Whole lines from the front worth at least `excess` bytes; never the last line.
             dropped, rest = _split_lines(block, excess - 1, at_least=True, keep_last=only)
@@ -123,38 +139,58 @@ class BoundedOutput:
                 dropped_size = utf8_size(dropped)
                 self._tail[0] = (rest, size - dropped_size)
                 self._tail_size -= dropped_size
-                self._drop(dropped)
+                excess += self._drop(dropped) - dropped_size
+                if excess <= 0:
+                    return
+                continue
             return
 
-    def _drop(self, text: str) -> None:
-        """Move dropped lines out of the tail: JSON events to the middle, the rest counted."""
+    def _drop(self, text: str) -> int:
+        """Move dropped lines out of the tail: JSON events to the middle while their budget
+        lasts, the rest counted. Returns the bytes of events kept (the tail gives them up)."""
         start = search = 0
+        kept = 0
         while (i := text.find(_EVENT_START, search)) != -1:
             end = text.find("\n", i) + 1
             if (i == 0 or text[i - 1] == "\n") and _JSON_EVENT.match(text, i, end):
-                if i > start:
-                    self._count(text[start:i])
-                self._middle.append(text[i:end])
-                start = end
+                event = text[i:end]
+                size = utf8_size(event)
+                if self._events < self.max_events and self._event_bytes + size <= self.event_budget:
+                    if i > start:
+                        self._count(text[start:i])
+                    self._middle.append(event)
+                    self._events += 1
+                    self._event_bytes += size
+                    kept += size
+                    start = end
+                else:
+                    self._count(text[start:end])
+                    self._middle_gap().events += 1
+                    start = end
             search = end
         if start < len(text):
             self._count(text[start:] if start else text)
+        return kept
 
-    def _count(self, text: str) -> None:
+    def _middle_gap(self) -> _Gap:
         gap = self._middle[-1] if self._middle else None
         if not isinstance(gap, _Gap):
             gap = _Gap()
             self._middle.append(gap)
+        return gap
+
+    def _count(self, text: str) -> None:
+        gap = self._middle_gap()
         gap.size += utf8_size(text)
         gap.lines += text.count("\n")
 
     def _clip_long_lines(self, text: str) -> tuple[str, int]:
-        """Clip every line longer than the tail's budget, unless it is a JSON event."""
+        """Clip every line longer than the tail's budget (JSON events too) to `line_max`."""
         lines = [line + "\n" for line in text[:-1].split("\n")]
         for n, line in enumerate(lines):
-            if utf8_size(line) > self.tail_budget and not is_json_event(line):
+            if utf8_size(line) > self.tail_budget:
                 raw = line.encode("utf-8", errors="replace")
-                keep = raw[: max(self.tail_budget // 2, 1)].decode("utf-8", errors="ignore")
+                keep = raw[: self.line_max].decode("utf-8", errors="ignore")
                 dropped = len(raw) - len(keep.encode())
                 lines[n] = f"{keep} … {dropped} bytes omitted by the executor …\n"
         text = "".join(lines)

@@ -270,6 +270,7 @@ def _worker(
         num_total_jobs=settings.num_total_jobs,
         max_active_time=settings.max_active_time,
         queue_label="_".join(sorted(settings.queues)),
+        secrets=(settings.token,),
     )
     fraction, min_bytes = settings.min_free
     admission = DiskAdmission(host.workspace_root, fraction, min_bytes)

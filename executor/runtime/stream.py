@@ -5,11 +5,17 @@ to the largest line we accept would let every pipe hold that much. Instead the p
 chunks and split here: a line longer than `MAX_LINE_BYTES` is emitted in pieces of that size, so a
 step that prints a gigabyte without a newline costs at most one piece of memory.
 
-Two kinds of sink. An `OutputSink` gets one decoded line at a time. A `BlockSink` gets raw
+Three kinds of sink. An `OutputSink` gets one decoded line at a time. A `BlockSink` gets raw
 blocks of whole lines (each ending in a newline) as they come off the pipe: a step printing
 hundreds of megabytes then costs one call per read instead of one per line, and the sink can do
 its per-line work (prefixing, redaction, counting) with C-speed `bytes`/`str` methods over the
 block. Both see exactly the same lines: `pump_lines` is `pump_blocks` split into lines.
+
+A `PieceSink` (the execution log) also takes the pieces of a line that has not ended yet
+(`pump_pieces`): no line is cut with a newline that the step never printed, the pump holds at
+most `READ_CHUNK` of an unfinished line, and the sink decides what to keep of a long line (its
+head) while the rest is only counted, so a line of any length costs bounded memory on both
+sides, and a secret in it is never split in two stored lines.
 
 Bytes that are not UTF-8 are decoded with U+FFFD replacement characters: a step may print
 anything, and its log must still be text. Decoding a block at once gives the same text as
@@ -27,9 +33,11 @@ __all__ = [
     "READ_CHUNK",
     "BlockSink",
     "OutputSink",
+    "PieceSink",
     "pump",
     "pump_blocks",
     "pump_lines",
+    "pump_pieces",
 ]
 
 #: The longest line passed to a sink in one piece (100 MiB).
@@ -58,9 +66,22 @@ class BlockSink(Protocol):
         """
 
 
-async def pump(reader: asyncio.StreamReader, stream: str, sink: OutputSink | BlockSink) -> None:
-    """Read `reader` to EOF into `sink`: in blocks if it is a `BlockSink`, else line by line."""
-    if isinstance(sink, BlockSink):
+@runtime_checkable
+class PieceSink(BlockSink, Protocol):
+    """A `BlockSink` that also receives the pieces of a line still arriving."""
+
+    def write_partial(self, stream: str, data: bytes) -> None:
+        """`data` (no newline) continues the current unfinished line; the first line of the
+        next `write_block` ends it (at EOF, a block of just the rest and b"\\n")."""
+
+
+async def pump(
+    reader: asyncio.StreamReader, stream: str, sink: OutputSink | BlockSink | PieceSink
+) -> None:
+    """Read `reader` to EOF into `sink`: with pieces, in blocks, or line by line."""
+    if isinstance(sink, PieceSink):
+        await pump_pieces(reader, stream, sink)
+    elif isinstance(sink, BlockSink):
         await pump_blocks(reader, stream, sink)
     else:
         await pump_lines(reader, stream, sink)
@@ -113,6 +134,38 @@ async def pump_blocks(
             del buf[:whole]
     if buf:
         sink.write_block(stream, _pieces(bytes(buf), max_line))
+
+
+async def pump_pieces(
+    reader: asyncio.StreamReader,
+    stream: str,
+    sink: PieceSink,
+    *,
+    chunk: int = READ_CHUNK,
+    max_hold: int = READ_CHUNK,
+) -> None:
+    """Read `reader` to EOF into `sink`: whole lines as blocks, and an unfinished line longer
+    than `max_hold` bytes as pieces (`write_partial`) as it arrives."""
+    buf = bytearray()  # the unfinished last line (or its latest part); never holds a newline
+    partial = False  # part of the unfinished line went out as pieces already
+    while data := await reader.read(chunk):
+        end = data.rfind(b"\n") + 1
+        if end:
+            if buf:
+                buf += data[:end]
+                block = bytes(buf)
+                buf.clear()
+            else:
+                block = data if end == len(data) else data[:end]
+            sink.write_block(stream, block)
+            partial = False
+        buf += data[end:] if end else data
+        if len(buf) > max_hold:
+            sink.write_partial(stream, bytes(buf))
+            buf.clear()
+            partial = True
+    if buf or partial:
+        sink.write_block(stream, bytes(buf) + b"\n")
 
 
 def _pieces(line: bytes, size: int) -> bytes:

@@ -9,7 +9,8 @@ additions the daemon needs:
   resetter gives up on it (Sourcegraph's executor only logs the dequeue error);
 - every message names the bad field but quotes no value from the payload. SECURITY: the keys of
   `redactedValues` are the job's secret values, so a location inside that map is cut at the
-  map; the token and the secrets are also scrubbed from the text.
+  map; the token and the secrets (in every form `executor.redaction` knows) are also scrubbed
+  from the text.
 
 Imports nothing else from the project.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from executor.redaction import Redactor
 from executor.wire.base import fold_keys
 from executor.wire.job import Job
 
@@ -89,9 +91,7 @@ def describe_job_error(err: ValidationError, data: Any = None) -> str:
     text = f"{'.'.join(parts)}: {message}" if parts else message
     if len(problems) > 1:
         text += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
-    for secret in _secrets(data):
-        text = text.replace(secret, "[REDACTED]")
-    return text
+    return Redactor.for_secrets(_secrets(data), "[REDACTED]", min_length=_MIN_SCRUB).redact(text)
 
 
 def _secrets(data: Any) -> list[str]:
@@ -102,5 +102,4 @@ def _secrets(data: Any) -> list[str]:
     redacted = data.get("redactedValues")
     if isinstance(redacted, dict):
         found += list(redacted)  # the keys are the secret values; the values replace them
-    # Longest first, so a secret that contains another is scrubbed whole.
-    return sorted({s for s in found if isinstance(s, str) and len(s) >= _MIN_SCRUB}, key=len)[::-1]
+    return [s for s in found if isinstance(s, str)]

@@ -2,6 +2,16 @@
 
 Part of `executor.wire`; see its docstring. Sources: `internal/executor/types/job.go`,
 `internal/executor/types/http.go` (spec §2.5, §3).
+
+Hygiene the Go types do not have (a hostile or broken payload must fail as a malformed payload,
+naming its field, not deep inside a step):
+- a NUL byte in any string (or map key) of the payload is refused, as
+  `<location>: contains a NUL byte`; file content is exempt (it is data, and binary in v2);
+- each `env` entry of a step must be `NAME=value` with a non-empty name free of newlines.
+  Sourcegraph passes entries through as `docker run -e <entry>`
+  (`cmd/executor/internal/worker/command/docker.go`, `dockerEnvFlags`), and `-e NAME` without
+  `=` makes docker copy NAME from the executor's own environment into the step; here it is a
+  malformed payload instead.
 """
 
 from __future__ import annotations
@@ -85,6 +95,43 @@ class VirtualMachineFile(WireModel):
         return out
 
 
+def _check_env(env: list[str]) -> list[str]:
+    """Each entry `NAME=value`; messages quote no value (an entry may hold a secret)."""
+    for index, entry in enumerate(env):
+        name, eq, _ = entry.partition("=")
+        if not eq:
+            raise ValueError(f"entry {index} is not NAME=value")
+        if not name:
+            raise ValueError(f"entry {index} has an empty name")
+        if "\n" in name or "\r" in name:
+            raise ValueError(f"entry {index} has a line break in its name")
+    return env
+
+
+def _find_nul(value: Any, loc: str = "", *, file_entry: bool = False) -> str | None:
+    """Where the first NUL byte in a decoded JSON payload is (`None` if none). The location
+    never quotes a `redactedValues` key (those are secrets) or a key holding the NUL."""
+    if isinstance(value, str):
+        return (loc or "payload") if "\0" in value else None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _find_nul(item, f"{loc}.{index}" if loc else str(index)):
+                return found
+        return None
+    if not isinstance(value, dict):
+        return None
+    last = loc.rsplit(".", 1)[-1]
+    for key, item in value.items():
+        if isinstance(key, str) and "\0" in key:
+            return f"{loc}: a key" if loc else "a key"
+        if file_entry and str(key).lower() == "content":
+            continue  # file content is data: NULs allowed
+        child = loc if last == "redactedValues" else (f"{loc}.{key}" if loc else str(key))
+        if found := _find_nul(item, child, file_entry=loc == "files"):
+            return found
+    return None
+
+
 class DockerStep(WireModel):
     """A step run as `docker run … <image> <script>`; `commands` become the script's lines."""
 
@@ -98,6 +145,8 @@ class DockerStep(WireModel):
     dir: str = Field(default="", alias="dir")
     env: list[str] = Field(default_factory=list, alias="env")
 
+    _env = field_validator("env", mode="after")(_check_env)
+
 
 class CliStep(WireModel):
     """A `src` command run on the host; note the singular `command` on the wire."""
@@ -110,6 +159,8 @@ class CliStep(WireModel):
     command: list[str] = Field(default_factory=list, alias="command")
     dir: str = Field(default="", alias="dir")
     env: list[str] = Field(default_factory=list, alias="env")
+
+    _env = field_validator("env", mode="after")(_check_env)
 
 
 class DockerAuthConfigAuth(WireModel):
@@ -166,6 +217,8 @@ class Job(WireModel):
         """v2 file content is base64; 4.0 servers sent a bare string per file."""
         if not isinstance(data, dict):
             return data
+        if where := _find_nul(data):
+            raise ValueError(f"{where}: contains a NUL byte")
         data = fold_keys(cls, data)
         files = data.get("files")
         if not isinstance(files, dict):

@@ -53,6 +53,7 @@ import structlog
 from executor.config.goparse import format_go_duration
 from executor.errors import ApiError, ApiRejected, ApiUnavailable
 from executor.metrics import Metrics
+from executor.redaction import Redactor, job_redactor
 from executor.wire import Job, MalformedJob
 from executor.worker.backoff import Backoff
 
@@ -100,6 +101,8 @@ class WorkerOptions:
     heartbeat_backoff_cap: float = 10.0
     admission_interval: float = 5.0
     health_bound: float = 120.0
+    #: Values no failure message or log line may carry (the executor token).
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -341,6 +344,9 @@ class Worker:
 
     async def _run_job(self, run: _Run) -> None:
         job = run.job
+        # 🚨 SECURITY: this task (and what it starts) logs, and marks, through the job's redactor.
+        redactor = Redactor.for_values(job.redacted_values, (*self._opts.secrets, job.token))
+        job_redactor.set(redactor)
         log.info("job dequeued", repositoryName=job.repository_name or None)
         deadline = (
             asyncio.get_running_loop().call_later(self._opts.max_runtime, run.cancel, "deadline")
@@ -364,7 +370,7 @@ class Worker:
         finally:
             if deadline is not None:
                 deadline.cancel()
-        await self._mark(job, outcome, message)
+        await self._mark(job, outcome, redactor.redact(message))
         self._finish(run, outcome)
 
     def _cancel_outcome(self, run: _Run) -> tuple[str, str]:

@@ -99,6 +99,24 @@ def _step_list_is_a_string(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+def _step_field(field: str, value: Any) -> Corruption:
+    def corrupt(job: dict[str, Any]) -> dict[str, Any]:
+        job["dockerSteps"][0][field] = value
+        return job
+
+    return corrupt
+
+
+def _nul_file_key(job: dict[str, Any]) -> dict[str, Any]:
+    job["files"] = {"a\x00b": {"content": "eA=="}}
+    return job
+
+
+def _nul_secret(job: dict[str, Any]) -> dict[str, Any]:
+    job["redactedValues"] = {SECRET + "\x00": "${{ secrets.S }}"}
+    return job
+
+
 def _bad_job() -> dict[str, Any]:
     return {"dockerSteps": [{"image": "executor-busybox:latest", "commands": ["true"]}]}
 
@@ -107,6 +125,33 @@ CASES = {
     "step-image-int": (_broken_image, "malformed job payload: dockerSteps.0.image: "),
     "secret-key": (_secret_key_broken, "malformed job payload: redactedValues: "),
     "steps-string": (_step_list_is_a_string, "malformed job payload: dockerSteps: "),
+    # Issue 10: env and NUL hygiene. `-e PATH` would have copied the daemon's own PATH in.
+    "env-without-equals": (
+        _step_field("env", ["A=1", "PATH"]),
+        "malformed job payload: dockerSteps.0.env: entry 1 is not NAME=value",
+    ),
+    "env-newline-in-name": (
+        _step_field("env", ["X\nY=1"]),
+        "malformed job payload: dockerSteps.0.env: entry 0 has a line break in its name",
+    ),
+    "env-empty-name": (
+        _step_field("env", ["=1"]),
+        "malformed job payload: dockerSteps.0.env: entry 0 has an empty name",
+    ),
+    "nul-in-image": (
+        _step_field("image", "executor-busybox:latest\x00x"),
+        "malformed job payload: dockerSteps.0.image: contains a NUL byte",
+    ),
+    "nul-in-command": (
+        _step_field("commands", ["true", "echo \x00"]),
+        "malformed job payload: dockerSteps.0.commands.1: contains a NUL byte",
+    ),
+    "nul-in-dir": (
+        _step_field("dir", "a\x00b"),
+        "malformed job payload: dockerSteps.0.dir: contains a NUL byte",
+    ),
+    "nul-in-file-key": (_nul_file_key, "malformed job payload: files: a key: contains a NUL"),
+    "nul-in-secret": (_nul_secret, "malformed job payload: redactedValues: a key: contains a NUL"),
 }
 
 
