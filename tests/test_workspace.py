@@ -195,7 +195,8 @@ def test_no_entry_without_files_or_scripts(tmp_path: Path) -> None:
     assert sink.entries == {} and ws.scripts_dir.is_dir()
 
 
-@pytest.mark.parametrize("bad", ["../../etc/x", "/etc/passwd-x", "a/\0b", "a/../../x", "..", ""])
+# A NUL in a key never gets this far: the payload is refused at decode (test_malformed_job_e2e).
+@pytest.mark.parametrize("bad", ["../../etc/x", "/etc/passwd-x", "a/../../x", "..", ""])
 def test_escaping_file_paths_refused_and_nothing_written(tmp_path: Path, bad: str) -> None:
     root = tmp_path / "root"
     root.mkdir()
