@@ -72,6 +72,30 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _UNKNOWN_JOB = {"error": "unknown job"}
 _CLIENT_CLOSED = 499
+
+#: The largest request body any route reads (ours; Sourcegraph's frontend sets none): a log
+#: entry is capped at 16 MiB by default and JSON-escaping can grow it several times.
+MAX_BODY = 128 << 20
+
+
+def _too_large() -> Response:
+    return http_error(f"request body too large: more than {MAX_BODY} bytes", 413)
+
+
+def _body_names_another_job(request: Request, body_job_id: int) -> Response | None:
+    """A job token authenticates the header's job (`check_job_token`); its body must name that
+    same job. Sourcegraph's handlers (`cmd/frontend/internal/executorqueue/handler/handler.go`)
+    act on the body's `jobId` without comparing it, so one job's token could append logs to or
+    mark another job; here that is refused with the middleware's own answer (403 `invalid
+    token`, `queuehandler.go` `validateJobRequest`). The executor-token fallback may act on any
+    job, as there."""
+    if not request.headers.get("authorization", "").startswith("Bearer "):
+        return None
+    if request.headers.get("x-sourcegraph-job-id", "") != str(body_job_id):
+        return http_error("invalid token", 403)
+    return None
+
+
 _NOT_FOUND = "404 page not found"
 
 
@@ -87,10 +111,20 @@ async def decode_body(request: Request, model: type[M]) -> M | Response:
     the handler's transaction with it. Answered 499 (nginx's "client closed request"), which
     nobody receives, instead of an exception and a 500 in the log.
     """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return _too_large()
+    chunks: list[bytes] = []
+    size = 0
     try:
-        body = await request.body()
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:  # read no further: a body past the cap is never buffered whole
+                return _too_large()
+            chunks.append(chunk)
     except ClientDisconnect:
         return Response(status_code=_CLIENT_CLOSED)
+    body = b"".join(chunks)
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -271,12 +305,16 @@ async def _job_route(request: Request) -> Response:
         add = await decode_body(request, AddExecutionLogEntryRequest)
         if isinstance(add, Response):
             return add
+        if wrong := _body_names_another_job(request, add.job_id):
+            return wrong
         entry_id = store.add_log_entry(queue, add.job_id, add.executor_name, add.entry.to_wire())
         return _error("unknown job") if entry_id is None else json_response(entry_id)
     if op == "updateExecutionLogEntry":
         upd = await decode_body(request, UpdateExecutionLogEntryRequest)
         if isinstance(upd, Response):
             return upd
+        if wrong := _body_names_another_job(request, upd.job_id):
+            return wrong
         ok = store.update_log_entry(
             queue, upd.job_id, upd.executor_name, upd.entry_id, upd.entry.to_wire()
         )
@@ -285,11 +323,15 @@ async def _job_route(request: Request) -> Response:
         done = await decode_body(request, MarkCompleteRequest)
         if isinstance(done, Response):
             return done
+        if wrong := _body_names_another_job(request, done.job_id):
+            return wrong
         ok = store.mark_complete(queue, done.job_id, done.executor_name)
     else:
         bad = await decode_body(request, MarkErroredRequest)
         if isinstance(bad, Response):
             return bad
+        if wrong := _body_names_another_job(request, bad.job_id):
+            return wrong
         mark = store.mark_errored if op == "markErrored" else store.mark_failed
         ok = mark(queue, bad.job_id, bad.executor_name, bad.error_message)
     return json_response(None, 204) if ok else json_response(None, 404)

@@ -32,6 +32,10 @@ def _config(settings: SandboxSettings, host: str, port: int, log_level: str) -> 
         access_log=log_level == "debug",
         lifespan="on",
         timeout_graceful_shutdown=2,
+        # Bounded: at most this many connections at once (503 beyond), idle keep-alive
+        # connections closed after 5 s. Bodies are capped per route (`queue.MAX_BODY`).
+        limit_concurrency=256,
+        timeout_keep_alive=5,
     )
 
 

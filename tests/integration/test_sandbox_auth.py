@@ -190,3 +190,64 @@ def test_job_auth(
     assert response.status_code == status, response.text
     if body is not None:
         assert response.text == body
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "addExecutionLogEntry",
+        "updateExecutionLogEntry",
+        "markComplete",
+        "markErrored",
+        "markFailed",
+    ],
+)
+def test_a_job_token_cannot_act_on_another_job(sandbox: Sandbox, op: str) -> None:
+    """The body's `jobId` must be the token's job (the header's): one job's token cannot append
+    to or mark another job. Refused with the middleware's 403 `invalid token`; both jobs are
+    untouched."""
+    first = sandbox.enqueue({})
+    second = sandbox.enqueue({})
+    sandbox.register_executor("exec")
+    mine, theirs = sandbox.dequeue("exec"), sandbox.dequeue("exec")
+    assert mine is not None and theirs is not None and mine["id"] == first
+    headers = {
+        "Authorization": f"Bearer {mine['token']}",
+        "X-Sourcegraph-Job-ID": str(first),
+        "X-Sourcegraph-Executor-Name": "exec",
+    }
+    body: dict[str, Any] = {"executorName": "exec", "jobId": second, "errorMessage": "x"}
+    if op in ("addExecutionLogEntry", "updateExecutionLogEntry"):
+        body["entry"] = {"key": "k", "command": [], "startTime": "2024-01-01T00:00:00Z"}
+        body["entryId"] = 0
+    response = sandbox.client.post(f"/.executors/queue/batches/{op}", headers=headers, json=body)
+    assert (response.status_code, response.text) == (403, "invalid token\n")
+    assert sandbox.job(second)["state"] == "processing"
+    assert sandbox.job(second)["execution_logs"] == []
+
+
+def test_an_oversized_body_is_refused_with_413(sandbox: Sandbox) -> None:
+    from executor.sandbox.queue import MAX_BODY
+
+    first = sandbox.enqueue({})
+    sandbox.register_executor("exec")
+    job = sandbox.dequeue("exec")
+    assert job is not None
+    headers = {
+        "Authorization": f"Bearer {job['token']}",
+        "X-Sourcegraph-Job-ID": str(first),
+        "X-Sourcegraph-Executor-Name": "exec",
+        "Content-Type": "application/json",
+    }
+
+    def chunks():  # type: ignore[no-untyped-def]  # streamed: no Content-Length to trust
+        piece = b" " * (1 << 20)
+        for _ in range(MAX_BODY // len(piece) + 2):
+            yield piece
+
+    response = sandbox.client.post(
+        "/.executors/queue/batches/markComplete", headers=headers, content=chunks()
+    )
+    assert response.status_code == 413, response.text
+    assert "request body too large" in response.text
+    assert sandbox.job(first)["state"] == "processing"
