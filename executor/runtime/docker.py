@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import math
 import signal
 import time
@@ -220,25 +219,16 @@ class DockerRuntime:
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """All containers, running or not, that carry every label in `labels`.
 
-        With the docker CLI (`ps`, then `inspect` only if any match), not docker-py: the
-        janitor lists every sweep, and an idle daemon need not load docker-py for it.
+        With docker-py, as all inspection and cleanup (no CLI text to parse). The janitor's
+        first sweep, at start, loads it: later jobs never grow the daemon by an import.
         """
-        argv = ["ps", "-a", "-q", "--no-trunc"]
-        for key, value in labels.items():
-            argv += ["--filter", f"label={key}={value}"]
-        code, out = await self._cli(*argv, timeout=60, stderr=False)
-        if code != 0:
-            raise RuntimeError(f"docker ps failed: {out.strip()[-300:]}")
-        ids = out.split()
-        if not ids:
-            return []
-        code, out = await self._cli("container", "inspect", *ids, timeout=60, stderr=False)
-        # A container removed between the two calls makes inspect exit 1 but list the rest.
-        try:
-            found = json.loads(out or "[]")
-        except ValueError as err:
-            raise RuntimeError(f"docker inspect failed (exit {code})") from err
-        return [_inspected(c) for c in found if isinstance(c, dict)]
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+
+        def listing() -> list[ContainerInfo]:
+            found = self._docker().containers.list(all=True, sparse=True, filters=filters)
+            return [_info(c.attrs) for c in found]
+
+        return await asyncio.to_thread(listing)
 
     async def image_exists(self, image: str) -> bool:
         """Whether `image` is present locally (nothing is pulled)."""
@@ -290,15 +280,14 @@ def _engine_client(environment: dict[str, str]) -> Any:
     return client
 
 
-def _inspected(attrs: Mapping[str, Any]) -> ContainerInfo:
-    """A container from `docker container inspect`'s JSON."""
-    state = attrs.get("State") or {}
-    config = attrs.get("Config") or {}
+def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    """A container from the Engine API's sparse list entry."""
+    names = attrs.get("Names") or [""]
     return ContainerInfo(
         id=str(attrs.get("Id", "")),
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        state=str(state.get("Status", "")) if isinstance(state, dict) else "",
-        labels=dict(config.get("Labels") or {}) if isinstance(config, dict) else {},
+        name=str(names[0]).lstrip("/"),
+        state=str(attrs.get("State", "")),
+        labels=dict(attrs.get("Labels") or {}),
     )
 
 
