@@ -66,6 +66,21 @@ def _add_entry(box: Any, job: dict[str, Any], headers: dict[str, str], out: str)
     return int(response.text)
 
 
+def stop_as_canceled(box: Any, job: dict[str, Any]) -> None:
+    """The executor's side of a cancel: its heartbeat is told to cancel, it stops the job."""
+    beat = box.client.post(
+        "/.executors/queue/batches/heartbeat",
+        headers=box.admin_headers,
+        json={"executorName": EXECUTOR, "jobIds": [str(job["id"])]},
+    )
+    assert str(job["id"]) in beat.json()["cancelIds"], beat.text
+    done = {"executorName": EXECUTOR, "jobId": job["id"], "errorMessage": "canceled"}
+    response = box.client.post(
+        "/.executors/queue/batches/markFailed", headers=box.admin_headers, json=done
+    )
+    assert response.status_code == 204, response.text
+
+
 def test_every_page_needs_the_site_token_and_leaks_nothing(samples: Any) -> None:
     job, headers = _running(samples)
     _add_entry(samples, job, headers, SECRET_OUT)
@@ -129,17 +144,7 @@ def test_log_entries_appear_while_the_job_runs_and_cancel_works(samples: Any) ->
     response = browser.post(f"{UI}/jobs/{job['id']}/cancel")
     assert response.status_code == 303
     assert samples.job(job["id"])["cancel"] is True
-    beat = samples.client.post(
-        "/.executors/queue/batches/heartbeat",
-        headers=samples.admin_headers,
-        json={"executorName": EXECUTOR, "jobIds": [str(job["id"])]},
-    )
-    assert str(job["id"]) in beat.json()["cancelIds"], beat.text
-    done = {"executorName": EXECUTOR, "jobId": job["id"], "errorMessage": "canceled"}
-    response = samples.client.post(
-        "/.executors/queue/batches/markFailed", headers=samples.admin_headers, json=done
-    )
-    assert response.status_code == 204, response.text
+    stop_as_canceled(samples, job)
     data = browser.get(f"{UI}/jobs/{job['id']}/data").json()
     assert (data["state"], data["finished"]) == ("canceled", True)
     page = browser.get(f"{UI}/jobs/{job['id']}").text

@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_sandbox_batch import EXECUTOR, _dequeue
-from test_sandbox_web import JOB, UI, _add_entry
+from test_sandbox_web import JOB, UI, _add_entry, stop_as_canceled
 
 samples = test_sandbox_batch.samples  # the fixture: sample repositories and an executor
 pytestmark = pytest.mark.browser
@@ -65,16 +65,6 @@ def test_browser_watches_a_job_log_and_cancels_it(samples: Any, browser: webdriv
 
     browser.find_element(By.ID, "cancel").click()
     wait.until(lambda d: samples.job(job["id"])["cancel"])
-    beat = samples.client.post(
-        "/.executors/queue/batches/heartbeat",
-        headers=samples.admin_headers,
-        json={"executorName": EXECUTOR, "jobIds": [str(job["id"])]},
-    )
-    assert str(job["id"]) in beat.json()["cancelIds"], beat.text
-    done = {"executorName": EXECUTOR, "jobId": job["id"], "errorMessage": "canceled"}
-    response = samples.client.post(
-        "/.executors/queue/batches/markFailed", headers=samples.admin_headers, json=done
-    )
-    assert response.status_code == 204, response.text
+    stop_as_canceled(samples, job)
     wait.until(lambda d: _text(d, "state") == "canceled")
     assert not browser.find_elements(By.ID, "cancel-form")
