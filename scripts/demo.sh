@@ -9,9 +9,12 @@
 #      Docker, the changeset specs and their diffs are printed, then the jobs the daemon
 #      dequeued and the first one's execution logs (git, the batch exec events, teardown);
 #   5. apply it again: every result comes from the cache, no job and no container;
-#   6. stop the daemon (SIGTERM, it drains) and the sandbox, and remove the temporary files.
+#   6. print the web page's address (/sandbox/ui/, sign in with the site token): STAY=1 keeps
+#      the sandbox and the daemon up until Ctrl-C so the page can be browsed;
+#   7. stop the daemon (SIGTERM, it drains) and the sandbox, and remove the temporary files.
 #
-# Environment: SPEC (default examples/hello-world.batch.yaml), KEEP=1 keeps the data directory.
+# Environment: SPEC (default examples/hello-world.batch.yaml), KEEP=1 keeps the data directory,
+# STAY=1 waits for Ctrl-C before stopping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -46,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "▶ sandbox on $SANDBOX_URL (data in $work)"
+echo "▶ sandbox on $SANDBOX_URL (data in $work); web page $SANDBOX_URL/sandbox/ui/"
 .venv/bin/executor sandbox serve --port "$port" --data-dir "$work/sandbox" \
   --token "$token" --log-level warning >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
@@ -79,3 +82,12 @@ start=$(date +%s.%N)
 .venv/bin/executor sandbox batch apply "$spec" --wait --summary
 again=$("$py" -c "import time; print(f'{time.time() - $start:.1f}')")
 echo "first apply ${first}s, re-apply ${again}s"
+"$py" -c 'import os, httpx
+r = httpx.get(os.environ["SANDBOX_URL"] + "/sandbox/ui/",
+              headers={"Authorization": "token-executor " + os.environ["SANDBOX_TOKEN"]})
+assert r.status_code == 200 and "Executors" in r.text, r.status_code'
+echo "▶ web page: $SANDBOX_URL/sandbox/ui/ (site token $token)"
+if [[ "${STAY:-0}" == 1 ]]; then
+  echo "  STAY=1: the sandbox and the daemon stay up; Ctrl-C stops them"
+  wait "$sandbox_pid" || true
+fi

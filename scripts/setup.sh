@@ -8,6 +8,9 @@ need=()
 command -v git >/dev/null || need+=(git)
 [[ -x /bin/busybox ]] || need+=(busybox-static)
 command -v docker >/dev/null || need+=(docker.io)
+# The web page's browser test (tests/integration/test_sandbox_web_browser.py).
+[[ -x /usr/bin/chromium ]] || need+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
 if ((${#need[@]})); then
   if [[ $(id -u) == 0 ]]; then SUDO=(); else SUDO=(sudo); fi
   "${SUDO[@]}" apt-get update -q >/dev/null

@@ -6,7 +6,8 @@ uvicorn serves it (`executor.sandbox.server`). Routes:
   `/.executors/files/batch-changes/…` (`executor.sandbox.gitproxy`);
 - `GET /.executors/test/auth` → `ok` (executor token);
 - `GET /.api/src-cli/version` → `{"version": "…"}` (public, as on a real instance);
-- `/.sandbox/…` (`executor.sandbox.admin`; batch changes: `executor.sandbox.batch_routes`).
+- `/.sandbox/…` (`executor.sandbox.admin`; batch changes: `executor.sandbox.batch_routes`);
+- `/sandbox/ui/…`: the read-only web page (`executor.sandbox.web`).
 
 The resetter runs every `resetter_interval` seconds for the app's lifetime (§8.2 ResetStalled).
 """
@@ -30,6 +31,7 @@ from executor.sandbox.compat import json_response
 from executor.sandbox.gitproxy import git_routes
 from executor.sandbox.queue import queue_routes
 from executor.sandbox.state import SandboxSettings, SandboxState, get_state
+from executor.sandbox.web import web_routes
 
 __all__ = ["create_app"]
 
@@ -80,6 +82,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
         Route("/.api/src-cli/version", _src_cli_version, methods=["GET"]),
         *admin_routes(),
         *batch_routes(),
+        *web_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = state

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from executor.sandbox.compat import http_error
 from executor.sandbox.store import SandboxStore
 
-__all__ = ["JobRoute", "check_executor_token", "check_job_token"]
+__all__ = ["JobRoute", "check_executor_token", "check_job_token", "site_token_matches"]
 
 JobRoute = Literal["git", "queue", "files"]
 
@@ -49,6 +49,11 @@ _GO_ATOI = re.compile(r"[+-]?[0-9]+")
 
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def site_token_matches(token: str, site_token: str) -> bool:
+    """Whether `token` is the site token, compared in constant time (the web page's cookie)."""
+    return _same(token, site_token)
 
 
 def check_executor_token(request: Request, site_token: str) -> Response | None:

@@ -127,6 +127,13 @@ class BatchStore(Database):
         row = self._conn().execute("SELECT * FROM batch_specs WHERE id = ?", (spec_id,)).fetchone()
         return None if row is None else dict(row)
 
+    def list_batch_specs(self) -> list[dict[str, Any]]:
+        """id, name, namespace and creation time of every batch spec, newest first."""
+        rows = self._conn().execute(
+            "SELECT id, name, namespace, created_at FROM batch_specs ORDER BY id DESC"
+        )
+        return [dict(r) for r in rows]
+
     def batch_spec_of_conn(self, conn: sqlite3.Connection, spec_id: int) -> dict[str, Any]:
         row = conn.execute("SELECT * FROM batch_specs WHERE id = ?", (spec_id,)).fetchone()
         return dict(row)
