@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 
 from bench._common import executor_env
 
-__all__ = ["Daemon", "daemon_factory"]
+__all__ = ["Daemon", "daemon_factory", "run_validate", "wait_for"]
 
 
 class Daemon:
@@ -88,3 +89,25 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def run_validate(sandbox: Any, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`executor validate` against the sandbox with only PATH, HOME and the given variables."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "EXECUTOR_FRONTEND_URL": sandbox.url,
+        "EXECUTOR_FRONTEND_PASSWORD": sandbox.token,
+        "EXECUTOR_QUEUE_NAME": "batches",
+        **variables,
+    }
+    if "DOCKER_HOST" in os.environ:
+        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    return subprocess.run(
+        [sys.executable, "-m", "executor", "validate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -121,7 +121,9 @@ class Settings(BaseSettings):
     cleanup_task_interval: GoDuration = Field(default=60.0, description="Janitor interval.")
     num_total_jobs: GoInt = Field(default=0, description="Exit 0 after this many jobs (0 = ∞).")
     max_active_time: GoDuration = Field(default=0.0, description="Exit 0 after this time (0 = ∞).")
-    docker_registry_mirror_url: str = Field(default="", description="Registry mirrors.")
+    docker_registry_mirror_url: str = Field(
+        default="", description="Comma-separated registry mirrors the engine must list."
+    )
     docker_add_host_gateway: GoBool = Field(
         default=False, description="Add host.docker.internal:host-gateway to step containers."
     )

@@ -33,6 +33,7 @@ from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
 from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
+from executor.run.mirror import mirror_warnings
 from executor.runtime import Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
@@ -134,6 +135,8 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         log.warning(warning)
     limits = fit_limits(settings.job_num_cpus, settings.job_memory, host_resources(host.env))
     for warning in limits.warnings:
+        log.warning(warning)
+    for warning in mirror_warnings(settings.docker_registry_mirror_url, host.env):
         log.warning(warning)
     metrics = Metrics()
     if settings.metrics_port:

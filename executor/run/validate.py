@@ -4,8 +4,9 @@ Sourcegraph's `cmd/executor/internal/run/validate.go`: the configuration, the to
 runtime needs (git >= 2.26, a reachable Docker engine) and the frontend's
 `GET /.executors/test/auth` with the executor token. Every failure is printed, not only the
 first; the exit status is 1 when any check failed. `advisories` are printed as warnings and do
-not fail: variables that do nothing with the Docker runtime, and job limits above what the
-Docker host has (the daemon clamps them; see `host.fit_limits`).
+not fail: variables that do nothing with the Docker runtime, job limits above what the
+Docker host has (the daemon clamps them; see `host.fit_limits`), and registry mirrors the
+engine does not use (`mirror.mirror_warnings`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from executor.apiclient.queue import QueueClient
 from executor.config.settings import Settings, no_effect
 from executor.errors import ApiError
 from executor.run.host import WIRE_VERSION, fit_limits, host_resources, tool_version
+from executor.run.mirror import mirror_warnings
 from executor.runtime import forwarded_env
 
 __all__ = ["advisories", "validate"]
@@ -47,9 +49,10 @@ async def validate(settings: Settings, environ: Mapping[str, str]) -> list[str]:
 
 def advisories(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     """Warnings that do not fail validation: settings without effect, limits to be clamped."""
-    host = host_resources(forwarded_env(environ))
-    limits = fit_limits(settings.job_num_cpus, settings.job_memory, host)
-    return no_effect(environ) + list(limits.warnings)
+    env = forwarded_env(environ)
+    limits = fit_limits(settings.job_num_cpus, settings.job_memory, host_resources(env))
+    mirrors = mirror_warnings(settings.docker_registry_mirror_url, env)
+    return no_effect(environ) + list(limits.warnings) + mirrors
 
 
 async def _check_frontend(settings: Settings) -> list[str]:

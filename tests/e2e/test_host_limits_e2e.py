@@ -8,13 +8,11 @@ same without failing. The heartbeat the sandbox stored carries `srcCliVersion`.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
-from fixtures_daemon import wait_for
+from fixtures_daemon import run_validate, wait_for
 
 from executor.run.host import SRC_CLI_VERSION, HostResources, fit_limits
 
@@ -73,24 +71,8 @@ def test_a_job_runs_with_limits_above_the_host_and_the_heartbeat_names_src_cli(
 def test_validate_warns_about_limits_and_firecracker_settings_without_failing(
     sandbox: Any, docker_engine: Any
 ) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "EXECUTOR_FRONTEND_URL": sandbox.url,
-        "EXECUTOR_FRONTEND_PASSWORD": sandbox.token,
-        "EXECUTOR_QUEUE_NAME": "batches",
-        "EXECUTOR_JOB_NUM_CPUS": "64",
-        "EXECUTOR_FIRECRACKER_BANDWIDTH_INGRESS": "1000",
-    }
-    if "DOCKER_HOST" in os.environ:
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-    done = subprocess.run(
-        [sys.executable, "-m", "executor", "validate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_validate(
+        sandbox, EXECUTOR_JOB_NUM_CPUS="64", EXECUTOR_FIRECRACKER_BANDWIDTH_INGRESS="1000"
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "⚠ EXECUTOR_JOB_NUM_CPUS=64 is more than the" in done.stdout
