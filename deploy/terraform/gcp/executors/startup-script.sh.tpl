@@ -1,10 +1,21 @@
 #!/bin/bash
 # Executor instance bootstrap (GCP), rendered by Terraform. GCE reruns startup scripts on every
 # boot; a recycled VM is recreated from the template, so each run starts from a clean disk.
-# Installs docker + the sourcegraph-executor-py package, writes /etc/executor/executor.env
+# Points docker at the registry mirror (when one is given), installs docker + the
+# sourcegraph-executor-py package, writes /etc/executor/executor.env
 # with the token read from Secret Manager, firewalls step containers, starts the unit.
 set -euo pipefail
 exec > >(tee -a /var/log/executor-bootstrap.log) 2>&1
+
+%{ if docker_registry_mirror != "" ~}
+# The host's Docker pulls through the docker-mirror module's registry; the executor only checks
+# that `docker info` lists it. Written before docker.io is installed so its first start reads
+# it, and docker is restarted below for a boot where it was already running.
+mkdir -p /etc/docker
+cat >/etc/docker/daemon.json <<'JSON'
+${jsonencode({ "registry-mirrors" = [docker_registry_mirror] })}
+JSON
+%{ endif ~}
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
@@ -14,6 +25,9 @@ curl -fsSL --retry 5 -o /tmp/executor.deb '${package_url}'
 echo '${package_sha256}  /tmp/executor.deb' | sha256sum -c -
 apt-get install -y -q /tmp/executor.deb
 rm -f /tmp/executor.deb
+%{ if docker_registry_mirror != "" ~}
+systemctl restart docker.service
+%{ endif ~}
 
 # The token never appears in user data or Terraform state: the instance role reads it.
 umask 027
