@@ -63,14 +63,18 @@ class Daemon:
 
 @pytest.fixture
 def daemon_factory(sandbox: Any, tmp_path: Path) -> Iterator[Any]:
-    """Start daemons against the sandbox: `daemon_factory(**EXECUTOR_overrides) -> Daemon`."""
+    """Start daemons against the sandbox: `daemon_factory(**EXECUTOR_overrides) -> Daemon`;
+    `plain_env` adds variables without the prefix (Sourcegraph's `NODE_EXPORTER_URL`)."""
     started: list[Daemon] = []
     workspace_root = tmp_path / "workspaces"
     workspace_root.mkdir()
 
-    def start(frontend: Any = None, **overrides: str) -> Daemon:
+    def start(
+        frontend: Any = None, plain_env: dict[str, str] | None = None, **overrides: str
+    ) -> Daemon:
         box = frontend if frontend is not None else sandbox
         env = executor_env(box.url, box.token, workspace_root, **overrides)
+        env.update(plain_env or {})
         daemon = Daemon(env, tmp_path / f"daemon-{len(started)}.log")
         started.append(daemon)
         return daemon

@@ -103,8 +103,11 @@ def tool_version(argv: list[str], env: Mapping[str, str]) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def telemetry(metrics: Metrics, env: Mapping[str, str]) -> Callable[[], dict[str, str]]:
-    """The heartbeat's host fields, read once, plus the metrics exposition at each call."""
+def telemetry(
+    metrics: Metrics, env: Mapping[str, str], exporters: Callable[[], str] | None = None
+) -> Callable[[], dict[str, str]]:
+    """The heartbeat's host fields, read once, plus the metrics exposition at each call (the
+    executor's own, then the node exporters' when `exporters` is given)."""
     git = tool_version(["git", "version"], env).removeprefix("git version ")
     docker = tool_version(["docker", "version", "-f", "{{.Server.Version}}"], env)
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -118,6 +121,7 @@ def telemetry(metrics: Metrics, env: Mapping[str, str]) -> Callable[[], dict[str
     }
 
     def collect() -> dict[str, str]:
-        return {**fixed, "prometheus_metrics": metrics.exposition()}
+        text = metrics.exposition() + (exporters() if exporters else "")
+        return {**fixed, "prometheus_metrics": text}
 
     return collect

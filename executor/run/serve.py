@@ -34,6 +34,7 @@ from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
 from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
 from executor.run.mirror import mirror_warnings
+from executor.run.scrape import ExporterScraper, sources_from_env
 from executor.runtime import Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
@@ -141,7 +142,8 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
-    client = _client(settings, host, metrics, limits)
+    exporters = ExporterScraper(sources_from_env(environ))
+    client = _client(settings, host, metrics, limits, exporters)
     runtime = DockerRuntime(
         executor_name=host.name,
         stop_timeout=settings.docker_stop_timeout,
@@ -200,7 +202,13 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     return 0
 
 
-def _client(settings: Settings, host: _Host, metrics: Metrics, limits: JobLimits) -> QueueClient:
+def _client(
+    settings: Settings,
+    host: _Host,
+    metrics: Metrics,
+    limits: JobLimits,
+    exporters: ExporterScraper,
+) -> QueueClient:
     return QueueClient(
         frontend_url=settings.frontend_url,
         token=settings.token,
@@ -213,7 +221,7 @@ def _client(settings: Settings, host: _Host, metrics: Metrics, limits: JobLimits
             "disk_space": settings.firecracker_disk_space,
         },
         observe=metrics.observe_api,
-        telemetry=telemetry(metrics, host.env),
+        telemetry=telemetry(metrics, host.env, exporters.exposition),
     )
 
 

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS executor_heartbeats (
     ignite_version TEXT NOT NULL,
     src_cli_version TEXT NOT NULL,
     first_seen_at REAL NOT NULL,
-    last_seen_at REAL NOT NULL
+    last_seen_at REAL NOT NULL,
+    prometheus_metrics TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS repositories (
     name TEXT PRIMARY KEY,

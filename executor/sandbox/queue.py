@@ -185,6 +185,7 @@ def _executor_info(req: HeartbeatRequest, queue_names: list[str]) -> ExecutorInf
         git_version=req.git_version,
         ignite_version=req.ignite_version,
         src_cli_version=req.src_cli_version,
+        prometheus_metrics=req.prometheus_metrics,
     )
 
 

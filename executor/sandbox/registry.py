@@ -30,6 +30,8 @@ class ExecutorInfo:
     ignite_version: str = ""
     src_cli_version: str = ""
     last_seen_at: float = 0.0
+    #: The last heartbeat's `prometheusMetrics` text, as received.
+    prometheus_metrics: str = ""
 
 
 class Registry(Database):
@@ -39,13 +41,14 @@ class Registry(Database):
         now = self.clock()
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO executor_heartbeats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO executor_heartbeats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (hostname) DO UPDATE SET queue_names = excluded.queue_names,"
                 " os = excluded.os, architecture = excluded.architecture,"
                 " docker_version = excluded.docker_version,"
                 " executor_version = excluded.executor_version,"
                 " git_version = excluded.git_version, ignite_version = excluded.ignite_version,"
-                " src_cli_version = excluded.src_cli_version, last_seen_at = excluded.last_seen_at",
+                " src_cli_version = excluded.src_cli_version, last_seen_at = excluded.last_seen_at,"
+                " prometheus_metrics = excluded.prometheus_metrics",
                 (
                     info.hostname,
                     json.dumps(info.queue_names),
@@ -58,6 +61,7 @@ class Registry(Database):
                     info.src_cli_version,
                     now,
                     now,
+                    info.prometheus_metrics,
                 ),
             )
 
@@ -83,6 +87,7 @@ class Registry(Database):
                 ignite_version=r["ignite_version"],
                 src_cli_version=r["src_cli_version"],
                 last_seen_at=r["last_seen_at"],
+                prometheus_metrics=r["prometheus_metrics"],
             )
             for r in rows
         ]
