@@ -118,12 +118,7 @@ async def pump_blocks(
     while data := await reader.read(chunk):
         end = data.rfind(b"\n") + 1
         if end:
-            if buf:
-                buf += data[:end]
-                block = bytes(buf)
-                buf.clear()
-            else:
-                block = data if end == len(data) else data[:end]
+            block = _whole_lines(buf, data, end)
             if len(block) > max_line:  # only then can a line in it be too long
                 block = _cut_long_lines(block, max_line)
             sink.write_block(stream, block)
@@ -134,6 +129,17 @@ async def pump_blocks(
             del buf[:whole]
     if buf:
         sink.write_block(stream, _pieces(bytes(buf), max_line))
+
+
+def _whole_lines(buf: bytearray, data: bytes, end: int) -> bytes:
+    """The whole lines that the held-back `buf` and `data[:end]` make (`end` > 0: just past
+    `data`'s last newline); empties `buf`. Without a held-back part, `data` is not copied."""
+    if not buf:
+        return data if end == len(data) else data[:end]
+    buf += data[:end]
+    block = bytes(buf)
+    buf.clear()
+    return block
 
 
 async def pump_pieces(
@@ -151,12 +157,7 @@ async def pump_pieces(
     while data := await reader.read(chunk):
         end = data.rfind(b"\n") + 1
         if end:
-            if buf:
-                buf += data[:end]
-                block = bytes(buf)
-                buf.clear()
-            else:
-                block = data if end == len(data) else data[:end]
+            block = _whole_lines(buf, data, end)
             sink.write_block(stream, block)
             partial = False
         buf += data[end:] if end else data
