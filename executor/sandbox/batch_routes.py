@@ -13,8 +13,9 @@
 
 The create body: `{"spec": YAML, "namespace": "", "secrets": {NAME: value}, "clear_cache":
 false, "step_timeout": SECONDS}`. An invalid spec is 422 `{"error": "<src-cli text>",
-"errors": [...]}`; a spec that cannot be applied (unknown repository, missing secret,
-unsupported query) is 400 `{"error": "…"}`.
+"errors": [...]}`; a spec that cannot be applied is 400 `{"error": "…"}`, with `"kind":
+"resolution"` when the workspaces cannot be resolved (unknown repository, a query Sourcegraph
+would refuse).
 `summary` is two aggregate queries whatever the spec's size: what `batch apply`/`preview`
 poll while they wait, instead of the full status (issue 13). This API is ours, not
 Sourcegraph's.
@@ -105,7 +106,9 @@ async def _apply(request: Request) -> Response:
         )
     except BatchSpecValidationError as err:
         return _bad(str(err), 422, errors=err.errors)
-    except (ApplyError, WorkspaceResolutionError) as err:
+    except WorkspaceResolutionError as err:
+        return _bad(str(err), kind="resolution")
+    except ApplyError as err:
         return _bad(str(err))
     return json_response(status, 201)
 
@@ -123,7 +126,9 @@ async def _resolve(request: Request) -> Response:
         resolved = await asyncio.to_thread(_service(request).resolve, raw)
     except BatchSpecValidationError as err:
         return _bad(str(err), 422, errors=err.errors)
-    except (ApplyError, WorkspaceResolutionError) as err:
+    except WorkspaceResolutionError as err:
+        return _bad(str(err), kind="resolution")
+    except ApplyError as err:
         return _bad(str(err))
     workspaces = [
         {

@@ -148,26 +148,30 @@ class BatchStore(Database):
             return cur.rowcount == 1
 
     def summary(self, spec_id: int) -> dict[str, Any]:
-        """Workspace counts by state and cache, and the changeset spec count: two
+        """Workspace counts by state (all, and those with a job) and cache, and the
+        changeset spec count: two
         aggregate queries, whatever the number of workspaces (what waiting clients poll)."""
         conn = self._conn()
         rows = conn.execute(
             "SELECT CASE WHEN w.job_id IS NULL THEN"
             "   CASE WHEN w.failure_message IS NULL THEN 'completed' ELSE 'failed' END"
-            " ELSE coalesce(j.state, 'queued') END AS state, w.cache, count(*)"
-            " FROM batch_workspaces w LEFT JOIN jobs j ON j.id = w.job_id"
-            " WHERE w.batch_spec_id = ? GROUP BY 1, 2",
+            " ELSE coalesce(j.state, 'queued') END AS state, w.cache, w.job_id IS NOT NULL,"
+            " count(*) FROM batch_workspaces w LEFT JOIN jobs j ON j.id = w.job_id"
+            " WHERE w.batch_spec_id = ? GROUP BY 1, 2, 3",
             (spec_id,),
         )
         states: dict[str, int] = {}
+        jobs: dict[str, int] = {}
         cache: dict[str, int] = {}
-        for state, hit, count in rows:
+        for state, hit, has_job, count in rows:
             states[state] = states.get(state, 0) + count
             cache[hit] = cache.get(hit, 0) + count
+            if has_job:
+                jobs[state] = jobs.get(state, 0) + count
         specs = conn.execute(
             "SELECT count(*) FROM changeset_specs WHERE batch_spec_id = ?", (spec_id,)
         ).fetchone()[0]
-        return {"states": states, "cache": cache, "changeset_specs": int(specs)}
+        return {"states": states, "jobs": jobs, "cache": cache, "changeset_specs": int(specs)}
 
     def batch_spec_of_conn(self, conn: sqlite3.Connection, spec_id: int) -> dict[str, Any]:
         row = conn.execute("SELECT * FROM batch_specs WHERE id = ?", (spec_id,)).fetchone()
