@@ -16,6 +16,10 @@ import pytest
 import test_sandbox_batch
 from test_sandbox_batch import EXECUTOR, README_DIFF, SPEC, _finish, _input, _key, _log_out, _result
 
+from executor.batch.cache import CacheRepository, key_for_workspace
+from executor.batch.execution import BatchChangeAttributes
+from executor.batch.spec import parse_batch_spec
+from executor.sandbox.batch_store import BatchStore
 from executor.sandbox.cli import main as sandbox_main
 from executor.sandbox.srccli import EXAMPLE_SPEC
 
@@ -310,3 +314,88 @@ def test_new_writes_src_clis_starter_spec_once(
     assert sandbox_main(["batch", "new", "-f", "other.yaml", "extra"]) == 2
     assert capsys.readouterr().err.startswith("error: additional arguments not allowed\n\n")
     assert _batch(sandbox, "validate", "-f", "batch.yaml") == 0
+
+
+# -- a spec over 1,000 repositories ----------------------------------------------------------
+
+MANY = 1200
+MANY_SPEC = """
+name: many
+on:
+  - repositoriesMatchingQuery: repo:^github\\.com/many/ file:README.md
+steps:
+  - run: echo hi >> README.md
+    container: executor-busybox:latest
+changesetTemplate:
+  title: Many
+  branch: many
+  commit:
+    message: many
+"""
+
+
+def _seed_cache(box: Any, raw: str) -> None:
+    """Store the step result of every workspace under the key the engine would compute, as a
+    finished run would have: the next apply finds them all cached and starts no job."""
+    spec = parse_batch_spec(raw)
+    workspaces = box._call("POST", "/.sandbox/batches/resolve", json={"spec": raw})["workspaces"]
+    result = _result(0, README_DIFF).to_json()
+    entries = []
+    for ws in workspaces:
+        repo = CacheRepository(
+            id=ws["repository"]["id"],
+            name=ws["repository"]["name"],
+            base_ref=ws["branch"]["name"],
+            base_rev=ws["branch"]["target"]["oid"],
+            file_matches=ws["searchResultPaths"],
+        )
+        attributes = BatchChangeAttributes(name=spec.name, description=spec.description)
+        key = key_for_workspace(
+            repository=repo, steps=spec.steps or [], step_index=0, batch_change=attributes
+        )
+        entries.append((key, result))
+    store = BatchStore(str(box.settings.db_path))
+    with store.transaction() as conn:
+        store.put_cache_entries(conn, "", entries)
+
+
+def test_a_spec_over_1000_repositories_stays_responsive(
+    sandbox: Any, sample_repo: Any, tmp_path: Path, capsys: Capture
+) -> None:
+    store = sandbox.store
+    for number in range(MANY):  # tiny repositories sharing one history
+        store.add_repo(f"github.com/many/repo-{number:04d}", str(sample_repo.path))
+    spec = _spec_file(tmp_path, MANY_SPEC)
+
+    assert _batch(sandbox, "repos", "-f", str(spec)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == MANY + 1 and lines[-1] == f"✱ {MANY} workspaces total"
+    assert (
+        lines[0]
+        == f"  github.com/many/repo-0000 refs/heads/main ({sandbox.url}/github.com/many/repo-0000)"
+    )
+
+    _seed_cache(sandbox, spec.read_text())
+    assert _batch(sandbox, "preview", "-f", str(spec)) == 0
+    err = capsys.readouterr().err
+    assert f" ✓ Resolved {MANY} workspaces from {MANY} repositories\n" in err
+    assert "⚠️ Batch changes with more than 500 workspaces may be unwieldy to manage.\n" in err
+    assert "  this batch change if you want, but you may want to break it into 3 or more\n" in err
+    assert f" ✓ Found {MANY} cached changeset specs; no tasks need to be executed\n" in err
+    assert f" ✓ Sending {MANY} changeset specs\n" in err
+    assert sandbox.jobs(queue="batches") == []
+
+    ui = "/sandbox/ui/batches/1"
+    page = sandbox.client.get(ui, headers=sandbox.admin_headers)
+    assert page.status_code == 200 and len(page.content) < 256 * 1024
+    assert (
+        f"page 1 of 12 ({MANY} in all)" in page.text
+        and f"page 1 of 60 ({MANY} in all)" in page.text
+    )
+    assert page.text.count('<section class="changeset">') == 20
+    assert "repo-0099" in page.text and "repo-0100" not in page.text
+    assert f"completed {MANY}" in page.text and f"changeset specs {MANY}" in page.text
+    last = sandbox.client.get(f"{ui}?page=12&cpage=60", headers=sandbox.admin_headers)
+    assert "repo-1199" in last.text and "repo-0000" not in last.text and 'rel="prev"' in last.text
+    index = sandbox.client.get("/sandbox/ui/", headers=sandbox.admin_headers)
+    assert index.status_code == 200
