@@ -153,14 +153,11 @@ async def _index(request: Request) -> Response:
         return denied
     store = get_state(request).store
     executors = [{**vars(e), "last_seen": _when(e.last_seen_at)} for e in store.list_executors()]
-    records = store.list_jobs()
-    running: dict[str, list[int]] = {}
+    by_state, running, newest = store.job_overview(MAX_JOBS_SHOWN)
     counts = {q: dict.fromkeys(STATES, 0) for q in QUEUE_NAMES}
-    for r in records:
-        counts.setdefault(r.queue, dict.fromkeys(STATES, 0))[r.state] += 1
-        if r.state == "processing":
-            running.setdefault(r.worker_hostname, []).append(r.id)
-    shown = [_job_row(r) for r in reversed(records[-MAX_JOBS_SHOWN:])]
+    for (queue, state), count in by_state.items():
+        counts.setdefault(queue, dict.fromkeys(STATES, 0))[state] = count
+    shown = [_job_row(r) for r in newest]
     return _render(
         "index.html",
         executors=executors,
@@ -168,7 +165,7 @@ async def _index(request: Request) -> Response:
         counts=counts,
         states=STATES,
         jobs=shown,
-        hidden=len(records) - len(shown),
+        hidden=sum(by_state.values()) - len(shown),
         batch_specs=_service(request).store.list_batch_specs(),
     )
 

@@ -397,5 +397,12 @@ def test_a_spec_over_1000_repositories_stays_responsive(
     assert f"completed {MANY}" in page.text and f"changeset specs {MANY}" in page.text
     last = sandbox.client.get(f"{ui}?page=12&cpage=60", headers=sandbox.admin_headers)
     assert "repo-1199" in last.text and "repo-0000" not in last.text and 'rel="prev"' in last.text
+
+    # The same spec without the cache: 1,200 queued jobs; the index reads no payload or log.
+    body = {"spec": spec.read_text(), "clear_cache": True}
+    assert len(sandbox._call("POST", "/.sandbox/batches", json=body)["workspaces"]) == MANY
     index = sandbox.client.get("/sandbox/ui/", headers=sandbox.admin_headers)
-    assert index.status_code == 200
+    assert index.status_code == 200 and len(index.content) < 1024 * 1024
+    assert f"{MANY - 500} older job(s) not shown." in index.text
+    queued = sandbox.client.get("/sandbox/ui/batches/2", headers=sandbox.admin_headers)
+    assert f"queued {MANY}" in queued.text and f"/sandbox/ui/jobs/{MANY}" not in queued.text
