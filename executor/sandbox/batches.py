@@ -19,6 +19,13 @@ on the `batches` queue, turn finished jobs into cached step results and changese
    `batch exec -f input.json -repo repository -tmp .src-tmp -binaryDiffs` (key `batch-exec`,
    dir `.`).
 
+`BatchService.resolve` does steps 1 and 2 only, creating nothing (`src batch repositories`).
+`apply(clear_cache=True)` skips step 4's lookup (src-cli's `-clear-cache`; the new results
+replace the entries); `apply(step_timeout=S)` appends `-timeout <S>ms` to the cliStep
+(src-cli's `-timeout`, the engine's per-step limit). `status` pages its workspaces and
+changeset specs (`limit`, `offset`) and carries `summary`, the counts of all of them
+(`BatchStore.summary`: aggregate queries only), which `summary()` returns alone.
+
 `BatchService.on_finish` is the store's mark-call hook (§8.7): it decodes the `stdout: ` JSON
 lines of the `step.src.batch-exec` (or `step.src.0`, `*.post`) log entries, stores every
 `CACHE_AFTER_STEP_RESULT` entry (also for errored and failed jobs) and, on complete, builds

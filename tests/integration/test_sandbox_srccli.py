@@ -6,6 +6,8 @@ the command waits)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,8 +43,8 @@ class _Executor:
     """Plays the executor in a thread: dequeues `batches` jobs and finishes each with the
     step results of its input (markFailed for repositories in `fail`)."""
 
-    def __init__(self, box: Any, fail: tuple[str, ...] = ()) -> None:
-        self.box, self.fail, self.done = box, fail, 0
+    def __init__(self, box: Any, fail: tuple[str, ...] = (), limit: int = 1_000_000) -> None:
+        self.box, self.fail, self.limit, self.done = box, fail, limit, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -55,7 +57,7 @@ class _Executor:
         self._thread.join(60)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.done < self.limit:
             response = self.box.client.post(
                 "/.executors/queue/batches/dequeue",
                 headers=self.box.admin_headers,
@@ -282,6 +284,33 @@ def test_a_failed_workspace_is_src_clis_task_error_unless_skip_errors(
     err = capsys.readouterr().err
     assert "❗️ Skipping errors because -skip-errors was used.\n" in err
     assert "To preview or apply the batch spec, go to:" in err
+
+
+def test_fail_fast_cancels_the_remaining_jobs(hosted: Any, tmp_path: Path, capsys: Capture) -> None:
+    go = "  - repository: github.com/sandbox/hello-go\n"
+    two = SPEC.replace(go, go + go.replace("hello-go", "hello-py"))
+    spec = str(_spec_file(tmp_path, two))
+    with _Executor(hosted, fail=("github.com/sandbox/hello-go",), limit=1):
+        assert _batch(hosted, "apply", "-fail-fast", "-f", spec) == 1
+    err = capsys.readouterr().err
+    assert " ✓ Executing... (1/2, 1 errored)\n\n \u2a2f 2 errors:\n" in err
+    assert "   github.com/sandbox/hello-py:\n   canceled\n" in err
+    states = sorted(j["state"] for j in hosted.jobs(queue="batches"))
+    assert states == ["canceled", "failed"]
+
+
+def test_stdin_and_wait_output(hosted: Any, tmp_path: Path) -> None:
+    """`-f -` reads the spec from stdin (a real process); `-wait` prints each changeset spec."""
+    argv = [sys.executable, "-m", "executor", "sandbox", "batch", "preview", "-f", "-", "-wait"]
+    argv += ["-url", hosted.url, "-token", hosted.token]
+    with _Executor(hosted):
+        done = subprocess.run(argv, input=SPEC, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "To preview or apply the batch spec, go to:" in done.stderr
+    assert "changeset spec #1" in done.stdout and "repository  github.com/sandbox/hello-go" in (
+        done.stdout
+    )
+    assert "+bar" in done.stdout
 
 
 def test_an_invalid_spec_exits_2_before_anything_is_created(
