@@ -36,8 +36,9 @@ from executor.sandbox.srccli_ui import TUI, task_error
 __all__ = ["execute_batch_spec"]
 
 _POLL = 0.5
-_ACTIVE = ("queued", "processing")
-_FAILED = ("failed", "errored", "canceled")
+# `errored` is a job the sandbox will dequeue again (`max_num_retries` > 0): still running.
+_ACTIVE = ("queued", "processing", "errored")
+_FAILED = ("failed", "canceled")
 _SECRET_PREFIX = "SANDBOX_SECRET_"
 
 

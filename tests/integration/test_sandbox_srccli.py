@@ -43,8 +43,11 @@ class _Executor:
     """Plays the executor in a thread: dequeues `batches` jobs and finishes each with the
     step results of its input (markFailed for repositories in `fail`)."""
 
-    def __init__(self, box: Any, fail: tuple[str, ...] = (), limit: int = 1_000_000) -> None:
+    def __init__(
+        self, box: Any, fail: tuple[str, ...] = (), limit: int = 1_000_000, errored: int = 0
+    ) -> None:
         self.box, self.fail, self.limit, self.done = box, fail, limit, 0
+        self.errored = errored  # the first N jobs are marked errored (retried by the sandbox)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -73,8 +76,10 @@ class _Executor:
                 (_key(inp, i, env), _result(i, README_DIFF, outputs={"said": "hi"}))
                 for i in range(len(inp.steps or []))
             ]
-            failed = job["repositoryName"] in self.fail
-            _finish(self.box, job, _log_out(results), "markFailed" if failed else "markComplete")
+            op = "markFailed" if job["repositoryName"] in self.fail else "markComplete"
+            if self.done < self.errored:
+                op = "markErrored"
+            _finish(self.box, job, _log_out(results), op)
             self.done += 1
 
 
@@ -284,6 +289,20 @@ def test_a_failed_workspace_is_src_clis_task_error_unless_skip_errors(
     err = capsys.readouterr().err
     assert "❗️ Skipping errors because -skip-errors was used.\n" in err
     assert "To preview or apply the batch spec, go to:" in err
+
+
+def test_an_errored_job_the_sandbox_retries_is_waited_for(
+    sandbox_factory: Any, tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = sandbox_factory(max_num_retries=2)
+    box._call("POST", "/.sandbox/repos/samples")
+    box.register_executor(EXECUTOR)
+    monkeypatch.setenv("SANDBOX_SECRET_GITHUB_TOKEN", "t0ps3cret")
+    with _Executor(box, errored=1) as executor:
+        assert _batch(box, "preview", "-f", str(_spec_file(tmp_path))) == 0
+    assert executor.done == 2  # errored once, then completed
+    assert " ✓ Executing... (1/1, 0 errored)\n" in capsys.readouterr().err
+    assert [j["state"] for j in box.jobs(queue="batches")] == ["completed"]
 
 
 def test_fail_fast_cancels_the_remaining_jobs(hosted: Any, tmp_path: Path, capsys: Capture) -> None:
