@@ -6,6 +6,7 @@ the command waits)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -330,6 +331,23 @@ def test_stdin_and_wait_output(hosted: Any, tmp_path: Path) -> None:
         done.stdout
     )
     assert "+bar" in done.stdout
+
+
+def test_no_file_and_a_terminal_on_stdin_is_src_clis_error(sandbox: Any) -> None:
+    """No `-f` and no FILE: src-cli reads stdin, but refuses a terminal with nothing typed."""
+    primary, secondary = os.openpty()
+    argv = [sys.executable, "-m", "executor", "sandbox", "batch", "validate"]
+    argv += ["-url", sandbox.url, "-token", sandbox.token]
+    try:
+        done = subprocess.run(argv, stdin=secondary, capture_output=True, text=True, timeout=300)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    text = (
+        "-f specified, but no input was detected on stdin; did you forget to pipe a batch spec in?"
+    )
+    assert done.returncode == 1
+    assert done.stderr == f"❌ Batch spec failed validation.\n   1. {text}\n{text}\n"
 
 
 def test_an_invalid_spec_exits_2_before_anything_is_created(
