@@ -44,7 +44,7 @@ from executor.workspace.clone import (
     teardown_workspace,
 )
 from executor.workspace.confined import UnsafePath, check_relative, take_confined
-from executor.workspace.marker import write_owner_marker
+from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
@@ -292,6 +292,7 @@ class JobHandler:
         auth_dir = state.get("auth_dir")
         if auth_dir is not None:
             shutil.rmtree(auth_dir, ignore_errors=True)
+            remove_owner_marker(auth_dir)
         workspace = state.get("workspace")
         if workspace is not None:
             try:
