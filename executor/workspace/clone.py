@@ -41,6 +41,7 @@ from executor.workspace.files import (
     write_files,
 )
 from executor.workspace.gitproxy import git_proxy
+from executor.workspace.hostgit import host_git_env
 from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache, cache_applies, fetch_flags
 
@@ -136,7 +137,8 @@ async def prepare_workspace(
         repo_path = _repo_path(path, job.repository_directory)
         repo_path.mkdir(parents=True, exist_ok=True)
         if job.repository_name:
-            git_env = {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"}
+            # Only the executor's own git configuration: `executor.workspace.hostgit`.
+            git_env = host_git_env(env, GIT_LFS_SKIP_SMUDGE="1")
             async with (
                 git_proxy(
                     job,
