@@ -233,6 +233,7 @@ def _docker_options(settings: Settings, limits: JobLimits) -> DockerOptions:
         add_host_gateway=settings.docker_add_host_gateway,
         additional_mounts=[m for m in settings.docker_additional_mounts.split(";") if m],
         host_mount_path=settings.docker_host_mount_path,
+        network=settings.step_network,
     )
 
 
