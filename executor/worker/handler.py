@@ -367,8 +367,8 @@ def _read_skip_file(workspace: Path, step_dir: str) -> str:
     the way) is read confined to it (`executor.workspace.confined`): no link followed, a FIFO
     never blocks, at most 64 KiB; it is removed also when refused.
     """
-    rel = f"{step_dir}/skip.json" if step_dir else "skip.json"
     try:
+        rel = "/".join([*check_relative(step_dir, what="step dir"), "skip.json"])
         raw = take_confined(workspace, rel, max_bytes=_MAX_SKIP_FILE)
         if raw is None:
             return ""
