@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -115,8 +115,8 @@ class Net:
         self.listen(self.cloud, CLOUD.values())
         self.listen(self.host, HOST.values())
 
-    def listen(self, ns: str, targets: object) -> None:
-        specs = [f"{ip}:{port}" for ip, port in targets]  # type: ignore[attr-defined]
+    def listen(self, ns: str, targets: Iterable[tuple[str, int]]) -> None:
+        specs = [f"{ip}:{port}" for ip, port in targets]
         argv = ["ip", "netns", "exec", ns, sys.executable, "-c", LISTEN, *specs]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         self.listeners.append(proc)
