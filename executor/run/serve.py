@@ -32,7 +32,14 @@ from executor.config.settings import Settings, no_effect
 from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
-from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
+from executor.run.host import (
+    WIRE_VERSION,
+    JobLimits,
+    fit_limits,
+    host_resources,
+    step_network_warnings,
+    telemetry,
+)
 from executor.run.mirror import mirror_warnings
 from executor.run.scrape import ExporterScraper, sources_from_env
 from executor.runtime import Runtime, forwarded_env
@@ -139,6 +146,8 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         log.warning(warning)
     for warning in mirror_warnings(settings.docker_registry_mirror_url, host.env):
         log.warning(warning)
+    for warning in step_network_warnings(settings.step_network, host.env):
+        log.warning(warning)
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
@@ -233,6 +242,7 @@ def _docker_options(settings: Settings, limits: JobLimits) -> DockerOptions:
         add_host_gateway=settings.docker_add_host_gateway,
         additional_mounts=[m for m in settings.docker_additional_mounts.split(";") if m],
         host_mount_path=settings.docker_host_mount_path,
+        network=settings.step_network,
     )
 
 

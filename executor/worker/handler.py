@@ -43,7 +43,8 @@ from executor.workspace.clone import (
     prepare_workspace,
     teardown_workspace,
 )
-from executor.workspace.marker import write_owner_marker
+from executor.workspace.confined import UnsafePath, check_relative, take_confined
+from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
@@ -140,6 +141,7 @@ class JobHandler:
             (script_name(job.id, i, job.repository_name, job.commit), script_content(s.commands))
             for i, s in enumerate(job.docker_steps)
         ]
+        _check_step_dirs(job)
         opts.workspace_root.mkdir(parents=True, exist_ok=True)
         workspace = await prepare_workspace(
             job,
@@ -217,7 +219,7 @@ class JobHandler:
                     step_key=key,
                 )
             if step.key.endswith(".pre"):
-                skip_until = _read_skip_file(workspace.path / step.dir)
+                skip_until = _read_skip_file(workspace.path, step.dir)
 
     async def _cli_step(
         self,
@@ -290,6 +292,7 @@ class JobHandler:
         auth_dir = state.get("auth_dir")
         if auth_dir is not None:
             shutil.rmtree(auth_dir, ignore_errors=True)
+            remove_owner_marker(auth_dir)
         workspace = state.get("workspace")
         if workspace is not None:
             try:
@@ -337,16 +340,40 @@ async def _finish_cleanup(work: Awaitable[None]) -> None:
         raise asyncio.CancelledError
 
 
-def _read_skip_file(working_dir: Path) -> str:
-    """The batches `.pre` protocol (§4.8): `skip.json` names the next step to run, if any."""
-    path = working_dir / "skip.json"
+def _check_step_dirs(job: Job) -> None:
+    """Refuse, before anything runs, a step `dir` that is absolute or climbs out.
+
+    Docker would run such a step inside `/data` anyway (`filepath.Join`), but the host reads
+    `<workspace>/<dir>/skip.json` after a `.pre` step, and `batch exec` works in `<dir>`: an
+    absolute or `..` dir would point the host at files outside the workspace.
+    """
+    keyed = [(f"step.docker.{s.key or i}", s.dir) for i, s in enumerate(job.docker_steps)]
+    keyed += [(f"step.src.{s.key or i}", s.dir) for i, s in enumerate(job.cli_steps)]
+    for key, step_dir in keyed:
+        try:
+            check_relative(step_dir, what="step dir")
+        except UnsafePath as err:
+            raise JobError(f'running command "{key}": {err}', step_key=key) from None
+
+
+#: `skip.json` is `{"nextStep": "step.N.pre"}`; anything much larger is not batcheshelper's.
+_MAX_SKIP_FILE = 64 * 1024
+
+
+def _read_skip_file(workspace: Path, step_dir: str) -> str:
+    """The batches `.pre` protocol (§4.8): `skip.json` names the next step to run, if any.
+
+    SECURITY: the `.pre` step just wrote the workspace, so `skip.json` (and every directory on
+    the way) is read confined to it (`executor.workspace.confined`): no link followed, a FIFO
+    never blocks, at most 64 KiB; it is removed also when refused.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return ""
-    except (OSError, ValueError) as err:
+        rel = "/".join([*check_relative(step_dir, what="step dir"), "skip.json"])
+        raw = take_confined(workspace, rel, max_bytes=_MAX_SKIP_FILE)
+        if raw is None:
+            return ""
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as err:  # UnsafePath included
         raise WorkspaceError(f"reading skip.json: {err}") from None
-    finally:
-        path.unlink(missing_ok=True)
     next_step = data.get("nextStep", "") if isinstance(data, dict) else ""
     return str(next_step)

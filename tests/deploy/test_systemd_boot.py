@@ -76,6 +76,9 @@ class Host:
 
     def __init__(self, name: str, state: Path) -> None:
         self.name, self.state = name, state
+        #: The step network the unit's ExecStartPre creates on the host's engine (removed at
+        #: teardown); not `executor-…`, which `tests/leftovers.py` counts as a leftover.
+        self.step_network = f"exboot-{uuid.uuid4().hex[:8]}"
 
     def sh(self, script: str, check: bool = True, timeout: float = 600) -> str:
         done = run("docker", "exec", self.name, "sh", "-ec", script, check=False, timeout=timeout)
@@ -178,6 +181,7 @@ def boot(image: str, tmp_path: Path) -> Iterator[Callable[[], Host]]:
         left = run("docker", "ps", "-aq", "--filter", f"label=executor.host={host.name}").stdout
         if left.split():
             run("docker", "rm", "-f", *left.split(), check=False)
+        run("docker", "network", "rm", host.step_network, check=False)
 
 
 def configure_for(host: Host, sandbox: Any, **extra: str) -> None:
@@ -193,6 +197,12 @@ def configure_for(host: Host, sandbox: Any, **extra: str) -> None:
         # Workspaces live under /var/lib/executor in the container; the host's engine mounts
         # them from where that directory really is.
         docker_host_mount_path=str(host.state / "workspaces"),
+        # The unit turns the egress firewall on by default. Not here: with `--network host`
+        # its iptables rules would land on this CI machine itself. The rules are tested in
+        # network namespaces (tests/deploy/test_egress_firewall.py); the step network the same
+        # ExecStartPre creates is tested here, with a name of this host's own.
+        iptables_rules="false",
+        step_network=host.step_network,
         **extra,
     )
 
@@ -236,6 +246,11 @@ def test_job_runs_stop_drains_and_purge_empties_the_mounted_state_dir(
     done = sandbox.wait_state(first, timeout=180)
     assert done["state"] == "completed", (done, host.journal("-u", "executor"))
     assert "stdout: # sample" in logs(sandbox, first)["step.docker.0"]["out"]
+    # The step ran on the step network the unit's ExecStartPre created (EXECUTOR_STEP_NETWORK).
+    command = logs(sandbox, first)["step.docker.0"]["command"]
+    assert command[command.index("--network") + 1] == host.step_network, command
+    network = run("docker", "network", "inspect", "-f", "{{.Driver}}", host.step_network)
+    assert network.stdout.strip() == "bridge"
     assert host.unit("ActiveState")["ActiveState"] == "active"
     # The hardening holds on a real systemd (the job above ran under it); 10 is "UNSAFE".
     security = host.sh("systemd-analyze security executor.service --no-pager")
