@@ -94,3 +94,13 @@ def test_recycle_hook(unit: dict) -> None:
     assert svc["ExecStopPost"] == ["+/usr/libexec/executor/executor-recycle post"]
     assert svc["ExecStop"] == ["+/usr/libexec/executor/executor-recycle stop-requested"]
     assert "+/usr/libexec/executor/executor-iptables.sh" in svc["ExecStartPre"]
+
+
+def test_notify_and_watchdog(unit: dict) -> None:
+    svc = unit["Service"]
+    assert svc["Type"] == ["notify"]
+    assert svc["NotifyAccess"] == ["main"]
+    # Longer than a ping interval by far, shorter than the drain timeout.
+    assert 1 <= minutes(svc["WatchdogSec"][0]) <= 5
+    # A watchdog kill is a failure: Restart=on-failure starts a fresh daemon.
+    assert svc["Restart"] == ["on-failure"]
