@@ -158,3 +158,24 @@ def test_no_room_for_the_workspace_itself_names_the_workspace_phase(
     message = job["failure_message"]
     assert message.startswith("no space left on device during workspace at "), message
     assert str(small_root) in message and "[Errno 28]" in message, message
+
+
+def test_a_job_file_that_does_not_fit_fails_in_the_files_phase(
+    sandbox: Any, docker_engine: Any, daemon_factory: Any, small_root: Path
+) -> None:
+    sandbox.put_file("batch-changes", "spec/big.bin", os.urandom(6 << 20))
+    _fill(small_root, 2 << 20)
+    job_id = sandbox.enqueue(
+        {
+            "files": {"big.bin": {"bucket": "batch-changes", "key": "spec/big.bin"}},
+            "dockerSteps": [{"key": "", "image": IMAGE, "commands": ["true"]}],
+        }
+    )
+    daemon = daemon_factory(min_free_disk="0")
+    job = sandbox.wait_state(job_id, timeout=120)
+    assert job["state"] == "failed", (job, daemon.log_text[-3000:])
+    message = job["failure_message"]
+    assert message.startswith("no space left on device during files (setup.fs.extras) at "), message
+    assert f"{small_root}/workspace-{job_id}-" in message and "big.bin" in message, message
+    _assert_entries_closed(job)
+    assert {e["key"] for e in job["execution_logs"]} == {"setup.fs.extras"}
