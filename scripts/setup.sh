@@ -10,6 +10,8 @@ command -v git >/dev/null || need+=(git)
 command -v docker >/dev/null || need+=(docker.io)
 # The registry-mirror test (tests/e2e/test_registry_mirror_e2e.py): the distribution registry.
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# `ip` (network namespaces, the docker bridge's address) for the mirror and codeintel tests.
+command -v ip >/dev/null || need+=(iproute2)
 # The web page's browser test (tests/integration/test_sandbox_web_browser.py).
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
 [[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
