@@ -6,8 +6,8 @@
     enqueue FILE.json [--queue batches]  (FILE may be `-` for stdin)
     jobs [--queue Q] [--state S]         job ID      logs ID      cancel ID
     executors
-    batch apply SPEC.yaml [--wait] [--json]   batch show ID   secret set NAME VALUE
-    repo add-samples                     (these four: `executor.sandbox.batch_cli`)
+    batch validate|repos|preview|apply|new [-f FILE] …   (src-cli's: `executor.sandbox.srccli`)
+    batch show ID   secret set NAME VALUE   repo add-samples   (`executor.sandbox.batch_cli`)
 
 The token comes from `--token`, else `SANDBOX_TOKEN`, else `EXECUTOR_FRONTEND_PASSWORD`; the
 server refuses to start without one. Client commands talk to `--url`, else `SANDBOX_URL`, else
@@ -123,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     client("cancel", "cancel a job").add_argument("id", type=int)
     client("executors", "list executors seen by heartbeat")
     # Parsed by `batch_cli` (main hands them over first); listed here so `--help` shows them.
-    sub.add_parser("batch", help="apply or show a batch spec (batch apply|show)", add_help=False)
+    batch_help = "src-cli's batch commands: validate, repos, preview, apply, new; and show"
+    sub.add_parser("batch", help=batch_help, add_help=False)
     sub.add_parser("secret", help="executor secrets (secret set|list)", add_help=False)
     return parser
 
