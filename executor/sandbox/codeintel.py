@@ -129,8 +129,12 @@ class CodeintelStore(Database):
         body.rename(self.uploads_dir / f"upload-{upload_id}.lsif.gz")
         return upload_id
 
-    def list_uploads(self) -> list[Upload]:
-        rows = self._conn().execute("SELECT * FROM codeintel_uploads ORDER BY id").fetchall()
+    def list_uploads(self, newest: int = 0) -> list[Upload]:
+        """Every upload, oldest first; with `newest`, only that many of the latest."""
+        sql = "SELECT * FROM codeintel_uploads ORDER BY id"
+        if newest > 0:
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(newest)}) ORDER BY id"
+        rows = self._conn().execute(sql).fetchall()
         return [
             Upload(
                 id=r["id"],

@@ -169,7 +169,7 @@ async def _index(request: Request) -> Response:
         batch_specs=_service(request).store.list_batch_specs(),
         uploads=[
             {**u.to_dict(), "uploaded": _when(u.uploaded_at)}
-            for u in request.app.state.codeintel.list_uploads()[-MAX_JOBS_SHOWN:]
+            for u in request.app.state.codeintel.list_uploads(newest=MAX_JOBS_SHOWN)
         ],
     )
 
