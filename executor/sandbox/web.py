@@ -167,6 +167,10 @@ async def _index(request: Request) -> Response:
         jobs=shown,
         hidden=sum(by_state.values()) - len(shown),
         batch_specs=_service(request).store.list_batch_specs(),
+        uploads=[
+            {**u.to_dict(), "uploaded": _when(u.uploaded_at)}
+            for u in request.app.state.codeintel.list_uploads(newest=MAX_JOBS_SHOWN)
+        ],
     )
 
 

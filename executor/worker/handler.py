@@ -7,6 +7,15 @@ worker sends the mark afterwards. Cleanup runs even when the job is cancelled (d
 heartbeat cancel, second signal), shielded from further cancellation, and its errors are added
 to the job's error as notes, never replacing it. A failed final log flush fails the job.
 
+A job that fails while the workspace filesystem is full (an `ENOSPC` in the error's chain, or
+the filesystem found without space or inodes right after the failure, before teardown frees
+anything) fails with `DiskFull` instead, whose message names the phase (`workspace`: creating
+the directory; `clone`: a `setup.git.*` command; `files`: `setup.fs.extras`; `step`: a docker
+or src step writing into the workspace), the command's log key and the path, and keeps the
+original error. Any entry still open then is closed with exit code -1, so every entry of
+the job has one. (Log uploads never touch the disk: entries are kept in memory and sent over
+HTTP, so "no space" cannot happen while uploading logs.)
+
 Must not know HTTP or the poll loop.
 """
 
@@ -22,7 +31,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from executor.errors import JobError, LogFlushFailed, StepFailed, WorkspaceError
+from executor.errors import DiskFull, JobError, LogFlushFailed, StepFailed, WorkspaceError
 from executor.logstream.logger import ExecutionLogger, LogEntryHandle, LogSink, Redactor
 from executor.runtime import Runtime
 from executor.runtime.argv import (
@@ -44,6 +53,7 @@ from executor.workspace.clone import (
     teardown_workspace,
 )
 from executor.workspace.confined import UnsafePath, check_relative, take_confined
+from executor.workspace.disk import filesystem_full, is_enospc
 from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache
 
@@ -130,10 +140,36 @@ class JobHandler:
         state: dict[str, Any] = {}
         try:
             await self._run(job, logger, state)
+        except Exception as err:
+            full = self._disk_full(err, state)
+            logger.close_open(-1)
+            await _finish_cleanup(self._cleanup(job, logger, state, full or err))
+            if full is not None:
+                raise full from err
+            raise
         except BaseException as err:
             await _finish_cleanup(self._cleanup(job, logger, state, err))
             raise
         await _finish_cleanup(self._cleanup(job, logger, state, None))
+
+    def _disk_full(self, err: Exception, state: dict[str, Any]) -> DiskFull | None:
+        """`err` restated as `DiskFull` when the workspace filesystem is what failed it."""
+        root = self._opts.workspace_root
+        workspace = state.get("workspace")
+        path = str(workspace.path) if workspace is not None else str(root)
+        oserror = is_enospc(err)
+        how = filesystem_full(Path(path))
+        if oserror is None and how is None:
+            return None
+        if oserror is not None and oserror.filename:
+            path = str(oserror.filename)
+        key = err.step_key if isinstance(err, JobError) else None
+        phase = _phase(key)
+        detail = f"{how}; " if how else ""
+        where = f"{phase} ({key})" if key else phase
+        message = f"no space left on device during {where} at {path}: {detail}{err}"
+        log.warning("job ran out of disk", phase=phase, stepKey=key, path=path)
+        return DiskFull(message, phase=phase, path=path, step_key=key)
 
     async def _run(self, job: Job, logger: ExecutionLogger, state: dict[str, Any]) -> None:
         opts = self._opts
@@ -319,6 +355,17 @@ class JobHandler:
             log.warning("teardown problem", problem=problem)
             if error is not None:
                 error.add_note(problem)
+
+
+def _phase(step_key: str | None) -> str:
+    """The phase a log key belongs to: clone, files, step, or workspace (no command yet)."""
+    if not step_key:
+        return "workspace"
+    if step_key.startswith("setup.git."):
+        return "clone"
+    if step_key.startswith("setup.fs."):
+        return "files"
+    return "step"
 
 
 async def _finish_cleanup(work: Awaitable[None]) -> None:
