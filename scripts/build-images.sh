@@ -62,6 +62,10 @@ cp -r "$wheels" "$ctx/wheels"
 rm -f "$ctx/wheels/.complete"
 (cd "$here" && find executor -name '*.py' -print0 | xargs -0 cp --parents -t "$ctx")
 find "$here/executor" -name py.typed -printf 'executor/%P\0' | (cd "$here" && xargs -0 -r cp --parents -t "$ctx")
-DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE="$base" --label executor.recipe="$recipe" \
-  -t "$helper" "$ctx" >/dev/null
+# The legacy builder (no buildx plugin here); its output only on failure.
+if ! out="$(DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE="$base" \
+  --label executor.recipe="$recipe" -t "$helper" "$ctx" 2>&1)"; then
+  echo "$out" >&2
+  exit 1
+fi
 echo "built $helper"
