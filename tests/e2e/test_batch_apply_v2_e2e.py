@@ -6,6 +6,7 @@ commits are reproducible, so both sandboxes host the same repositories and commi
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -90,3 +91,21 @@ def test_v2_jobs_give_the_same_changeset_specs_as_v1(
     again = _apply(v2, SPEC, capsys)
     assert [(w["cache"], w["job_id"]) for w in again["workspaces"]] == [("hit", None)] * 4
     assert _by_workspace(again) == _by_workspace(first)
+
+    # Only the second step changes: the monorepo workspaces resume from step 1's cached result
+    # (V2: `apply-diff` + `step0.json`, then step 2's pre/run/post), the others are full hits.
+    changed = tmp_path / "changed.batch.yaml"
+    changed.write_text(SPEC.read_text().replace('echo "Hello from', 'echo "Hi from'))
+    third_v1, third_v2 = _apply(v1, changed, capsys), _apply(v2, changed, capsys)
+    caches = sorted(w["cache"] for w in third_v2["workspaces"])
+    assert caches == ["hit", "hit", "partial", "partial"], third_v2
+    assert _by_workspace(third_v2) == _by_workspace(third_v1)
+    api = _by_workspace(third_v2)["github.com/sandbox/monorepo:services/api"]
+    assert "+Hi from services/api!" in base64.b64decode(api["commits"][0]["diff"]).decode()
+    resumed = [j for j in v2.jobs(queue="batches") if j["id"] > 4]
+    assert len(resumed) == 2
+    for job in resumed:
+        keys = [e["key"] for e in v2.job(job["id"])["execution_logs"]]
+        assert "step.docker.apply-diff" in keys and "step.docker.step.0.pre" not in keys, keys
+        assert "step.docker.step.1.post" in keys, keys
+    assert _cache_entries(v2) == _cache_entries(v1)
