@@ -193,3 +193,26 @@ def test_post_failures_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "input.json").write_text("{")
     with pytest.raises(HelperError, match="failed to unmarshal execution input"):
         _run(tmp_path, "pre", "0")
+
+
+def test_post_runs_nothing_a_step_planted_in_git_config(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    canary = tmp_path / "canary"
+    run = f"sh -c 'touch {canary}; cat'"
+    with (repo / ".git" / "config").open("a") as config:
+        config.write(
+            f'[filter "evil"]\n\tclean = {run}\n\tsmudge = {run}\n\trequired = true\n'
+            f"[core]\n\tfsmonitor = {tmp_path / 'mon.sh'}\n\thooksPath = {tmp_path}\n"
+            f"[diff]\n\texternal = {tmp_path / 'mon.sh'}\n"
+        )
+    (tmp_path / "mon.sh").write_text(f"#!/bin/sh\ntouch {canary}\n")
+    (tmp_path / "mon.sh").chmod(0o755)
+    (repo / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    (repo / "README.md").write_text("changed\n")
+    _input(tmp_path, [{"run": "x"}])
+    (tmp_path / "stdout0.log").write_text("")
+    (tmp_path / "stderr0.log").write_text("")
+    events = _run(tmp_path, "post", "0")
+    assert not canary.exists()
+    diff = base64.b64decode(events[1]["metadata"]["value"]["diff"]).decode()
+    assert "+++ .gitattributes" in diff and "-a\n+changed\n" in diff

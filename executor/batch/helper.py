@@ -37,17 +37,20 @@ workspace files (Sourcegraph deletes them, which breaks later steps' mounts and 
 ``-workspaceFiles`` defaults to ``<working dir>/workspace-files`` (Sourcegraph's
 ``/job/workspace-files``, the same path on Kubernetes, also right under Docker's ``/data``);
 ``safe.directory`` is passed per git command instead of ``git config --global``; git runs with
-the engine's isolated environment, hooks and fsmonitor off. No debug lines on stdout.
+the engine's isolated environment. No debug lines on stdout.
 
 SECURITY: the helper containers get every secret of the job as env, and the repository's
-``.git`` was writable by the previous step; git runs with hooks and fsmonitor off and no
-external diff or textconv, so planted config of those kinds runs nothing.
+``.git`` was writable by the previous step: ``post`` runs git on a private git dir outside the
+job directory whose config is rebuilt from an allowlist (``executor.batch.helper_git``), hooks
+and fsmonitor off, no external diff or textconv, so no filter driver, hook or other config a
+step planted runs.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +69,7 @@ from executor.batch.execution import (
     task_step_skipped_metadata,
 )
 from executor.batch.gojson import GoStruct, marshal
+from executor.batch.helper_git import private_git_dir
 from executor.batch.step_prepare import StepFailure, prepare_step
 from executor.batch.step_templates import StepTemplateError, eval_condition, render_step
 from executor.batch.steps import OutputError, StepContextData, render_outputs
@@ -336,7 +340,9 @@ async def _post(index: int, job: _Job, emit: Emit, git_base_env: Mapping[str, st
     step = (task.steps or [])[index]
     repo = job.cwd / REPOSITORY_DIR
     try:
-        diff = await staged_diff(repo, env=git_base_env, git_dir=repo / ".git")
+        with tempfile.TemporaryDirectory(prefix="batcheshelper-") as private:
+            git_dir = await private_git_dir(repo, Path(private) / "git", env=git_base_env)
+            diff = await staged_diff(repo, env=git_base_env, git_dir=git_dir)
     except (GitError, OSError) as err:
         raise HelperError(f"failed to generate diff: {err}") from None
     streams: dict[str, str] = {}
