@@ -1,32 +1,42 @@
 #!/usr/bin/env bash
 # Builds the local images, nothing is ever pulled:
-#  - `executor-busybox:latest`, the step image (FROM scratch + Debian's busybox-static);
-#  - `executor-batcheshelper:latest`, the batch helper image (docker/batcheshelper/Dockerfile):
-#    the project's own code on the project's debootstrap base (`executor-base:bookworm`, made by
-#    deploy/scripts/make-base-image.sh when missing), with git and sh. It runs the `.pre`/`.post`
-#    steps of V2 batches jobs and is the Kubernetes `setup-workspace` image.
-# Idempotent: the busybox image is skipped when it exists, the helper image when its label
+# - `executor-busybox:latest`, the step image of tests, benchmarks and sample jobs (FROM scratch +
+#   Debian's busybox-static);
+# - codeintel STAND-INS, named as such: `executor-indexer-standin:latest` (for an indexer
+#   image) and `executor-src-cli-standin:latest` (for sourcegraph/src-cli's upload);
+# - `executor-batcheshelper:latest`, the batch helper image (docker/batcheshelper/Dockerfile):
+#   the project's own code on the project's debootstrap base (`executor-base:bookworm`, made by
+#   deploy/scripts/make-base-image.sh when missing), with git and sh. It runs the `.pre`/`.post`
+#   steps of V2 batches jobs and is the Kubernetes `setup-workspace` image.
+# Idempotent: the busybox images are skipped when they exist, the helper image when its label
 # `executor.recipe` matches a hash of its inputs (Dockerfile, pyproject.toml, executor/**.py);
-# FORCE=1 rebuilds both. The dependency wheels are downloaded once per dependency list into
+# FORCE=1 rebuilds all. The dependency wheels are downloaded once per dependency list into
 # $EXECUTOR_DEPLOY_CACHE (default /var/cache/executor-deploy) with the host's pip (containers
 # cannot reach PyPI here), and the layers are ordered so a code change rebuilds only the last.
-# SKIP_HELPER_IMAGE=1 builds the busybox image only.
+# SKIP_HELPER_IMAGE=1 builds the busybox images only.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 tmpdirs=()
 trap 'rm -rf "${tmpdirs[@]}"' EXIT
 
-if [[ "${FORCE:-0}" == 1 ]] || ! docker image inspect executor-busybox:latest >/dev/null 2>&1; then
-  if [[ ! -x /bin/busybox ]]; then
-    apt-get install -y -q busybox-static >/dev/null
+if [[ ! -x /bin/busybox ]]; then
+  apt-get install -y -q busybox-static >/dev/null
+fi
+build() { # image, directory under docker/
+  local image="$1" dir="$2" ctx
+  if [[ "${FORCE:-0}" != 1 ]] && docker image inspect "${image}" >/dev/null 2>&1; then
+    return 0
   fi
   ctx="$(mktemp -d)"
-  tmpdirs+=("$ctx")
-  cp "$here/docker/busybox/Dockerfile" "$ctx/"
-  cp /bin/busybox "$ctx/busybox"
-  docker build -q -t executor-busybox:latest "$ctx" >/dev/null
-  echo "built executor-busybox:latest"
-fi
+  cp -R "${here}/docker/${dir}/." "${ctx}/"
+  cp /bin/busybox "${ctx}/busybox"
+  docker build -q -t "${image}" "${ctx}" >/dev/null
+  rm -rf "${ctx}"
+  echo "built ${image}"
+}
+build executor-busybox:latest busybox
+build executor-indexer-standin:latest indexer-standin
+build executor-src-cli-standin:latest src-cli-standin
 
 [[ "${SKIP_HELPER_IMAGE:-0}" == 1 ]] && exit 0
 helper="${EXECUTOR_BATCHESHELPER_IMAGE:-executor-batcheshelper:latest}"

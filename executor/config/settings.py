@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     docker_stop_timeout: GoDuration = Field(
         default=5.0, description="(ours) Grace between docker stop's SIGTERM and SIGKILL."
     )
+    step_network: str = Field(default="", description="(ours) docker --network for steps.")
     job_pids_limit: GoInt = Field(
         default=4096, description="(ours) --pids-limit per step container (0 = none)."
     )

@@ -8,6 +8,9 @@ Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_clien
         |
         +--any signal--> exit 1 (as Sourcegraph: the frontend never answered)
 
+Under systemd (`Type=notify`) it sends READY=1 once set up, STATUS= per phase, STOPPING=1 when
+it starts draining, and WATCHDOG=1 from the loop while healthy (`executor.run.sdnotify`).
+
 Exit codes: 0 after a clean stop or drain, 128 + the signal (143 for SIGTERM) when a signal came
 before the frontend first answered.
 """
@@ -15,6 +18,7 @@ before the frontend first answered.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import signal
 import socket
@@ -32,9 +36,17 @@ from executor.config.settings import Settings, no_effect
 from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
-from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
+from executor.run.host import (
+    WIRE_VERSION,
+    JobLimits,
+    fit_limits,
+    host_resources,
+    step_network_warnings,
+    telemetry,
+)
 from executor.run.mirror import mirror_warnings
 from executor.run.scrape import ExporterScraper, sources_from_env
+from executor.run.sdnotify import Notifier
 from executor.runtime import Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
@@ -139,6 +151,8 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         log.warning(warning)
     for warning in mirror_warnings(settings.docker_registry_mirror_url, host.env):
         log.warning(warning)
+    for warning in step_network_warnings(settings.step_network, host.env):
+        log.warning(warning)
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
@@ -176,6 +190,17 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     health = HealthServer(worker.health)
     signals = _Signals(worker, asyncio.current_task())
     signals.install(asyncio.get_running_loop())
+    # A watchdog kill (SIGABRT) then shows in the journal where every thread was stuck.
+    faulthandler.enable()
+    notifier = Notifier(environ)
+    notifier.notify("READY=1", "STATUS=connecting to the frontend")
+    systemd = [
+        asyncio.create_task(
+            notifier.watchdog(lambda: signals.phase is Phase.CONNECTING or worker.health()[0]),
+            name="watchdog",
+        ),
+        asyncio.create_task(_notify_draining(worker, notifier), name="notify-draining"),
+    ]
     try:
         try:
             await worker.connect()
@@ -185,6 +210,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
             # before the frontend ever answered a clean stop. Sourcegraph's executor exits 1.
             return 128 + signals.stopped_by if signals.stopped_by else 1
         signals.phase = Phase.RUNNING
+        notifier.notify(f"STATUS=running: dequeuing from {', '.join(settings.queues)}")
         if settings.health_server_addr:
             port = await health.start(settings.health_server_addr)
             log.info("health server listening", addr=settings.health_server_addr, port=port)
@@ -195,11 +221,20 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
             janitor_task.cancel()
             await asyncio.gather(janitor_task, return_exceptions=True)
     finally:
+        for task in systemd:
+            task.cancel()
+        await asyncio.gather(*systemd, return_exceptions=True)
+        notifier.close()
         await health.close()
         await client.aclose()
         lock.release()
     log.info("executor stopped", **worker.counts)
     return 0
+
+
+async def _notify_draining(worker: Worker, notifier: Notifier) -> None:
+    await worker.wait_draining()
+    notifier.notify("STOPPING=1", "STATUS=draining: waiting for running jobs")
 
 
 def _client(
@@ -233,6 +268,7 @@ def _docker_options(settings: Settings, limits: JobLimits) -> DockerOptions:
         add_host_gateway=settings.docker_add_host_gateway,
         additional_mounts=[m for m in settings.docker_additional_mounts.split(";") if m],
         host_mount_path=settings.docker_host_mount_path,
+        network=settings.step_network,
     )
 
 

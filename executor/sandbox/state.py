@@ -36,6 +36,9 @@ class SandboxSettings:
     native_server_side_execution: bool = False
     #: `executors.batcheshelperImage:executors.batcheshelperImageTag` for V2 jobs.
     batcheshelper_image: str = "executor-batcheshelper:latest"
+    # Read timeouts of the HTTP server, seconds (`executor.sandbox.timeouts`).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     # Injected faults (`executor.sandbox.faults`); empty: the app is served unwrapped.
     faults: tuple[FaultRule, ...] = ()
 

@@ -23,7 +23,7 @@ SPEC = Path(__file__).resolve().parents[2] / "examples" / "hello-world.batch.yam
 
 def _apply(box: Any, spec: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
-    argv = ["batch", "apply", str(spec), "--wait", "--json", "--timeout", "300s"]
+    argv = ["batch", "apply", str(spec), "--wait", "--json", "--wait-timeout", "300s"]
     code = batch_cli([*argv, "--url", box.url, "--token", box.token])
     out = capsys.readouterr().out
     if code != 0:  # say why: the failed jobs' last log entries
