@@ -28,6 +28,10 @@ SECTION1_RBAC = {
     ("", "secrets", "delete"),
 }
 PVC_RBAC = {("", "persistentvolumeclaims", "create"), ("", "persistentvolumeclaims", "delete")}
+#: What only this executor adds (`rbac.janitor`, on by default): get and list on what it creates,
+#: for its deletion checks and its janitor (executor/runtime/kubernetes/access.py).
+JANITOR_RBAC = {(g, r, v) for g, r in (("batch", "jobs"), ("", "secrets")) for v in ("get", "list")}
+PVC_JANITOR_RBAC = {("", "persistentvolumeclaims", v) for v in ("get", "list")}
 
 
 def config_data(objects: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
@@ -72,9 +76,14 @@ def test_renders_every_object_of_the_release() -> None:
     assert container(objects)["image"] == "sourcegraph-executor-py:0.1.0"
 
 
-def test_rbac_is_exactly_section_1() -> None:
-    objects = render(base_values())
+def test_rbac_is_exactly_section_1_without_the_janitor_rules() -> None:
+    objects = render(base_values(rbac={"janitor": False}))
     assert rule_set(role_rules(objects)) == SECTION1_RBAC
+
+
+def test_rbac_default_is_section_1_plus_get_and_list_for_the_janitor() -> None:
+    objects = render(base_values())
+    assert rule_set(role_rules(objects)) == SECTION1_RBAC | JANITOR_RBAC
     (binding,) = of_kind(objects, "RoleBinding")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -88,11 +97,21 @@ def test_rbac_is_exactly_section_1() -> None:
 
 
 def test_pvc_volume_type_adds_the_pvc_rule() -> None:
-    objects = render(base_values(jobs={"volumeType": "pvc", "volumeSize": "10Gi"}))
-    assert rule_set(role_rules(objects)) == SECTION1_RBAC | PVC_RBAC
+    pvc = {"volumeType": "pvc", "volumeSize": "10Gi"}
+    exact = render(base_values(jobs=pvc, rbac={"janitor": False}))
+    assert rule_set(role_rules(exact)) == SECTION1_RBAC | PVC_RBAC
+    objects = render(base_values(jobs=pvc))
+    assert rule_set(role_rules(objects)) == (
+        SECTION1_RBAC | PVC_RBAC | JANITOR_RBAC | PVC_JANITOR_RBAC
+    )
     data = config_data(objects)
     assert data["KUBERNETES_JOB_VOLUME_TYPE"] == "pvc"
     assert data["KUBERNETES_JOB_VOLUME_SIZE"] == "10Gi"
+
+
+def test_no_role_when_rbac_is_managed_elsewhere() -> None:
+    objects = render(base_values(rbac={"create": False}))
+    assert of_kind(objects, "Role") == of_kind(objects, "RoleBinding") == []
 
 
 def test_role_lives_in_the_job_namespace() -> None:

@@ -91,12 +91,16 @@ def test_service_account_has_exactly_the_role(installed: InstalledExecutor) -> N
         ("delete", "secrets"),
     ]:
         assert can(verb, resource), (verb, resource)
+    # rbac.janitor (the default): get and list on what it creates.
+    for verb, resource in [("get", "jobs.batch"), ("list", "secrets")]:
+        assert can(verb, resource), (verb, resource)
     for verb, resource in [
-        ("get", "secrets"),
-        ("list", "secrets"),
         ("create", "pods"),
-        ("create", "persistentvolumeclaims"),
+        ("delete", "pods"),
+        ("patch", "secrets"),
         ("update", "jobs.batch"),
+        ("create", "persistentvolumeclaims"),  # only with jobs.volumeType=pvc
+        ("get", "configmaps"),
     ]:
         assert not can(verb, resource), (verb, resource)
 

@@ -90,25 +90,29 @@ per-job deadline (0) the drain has no bound: then the value must be given.
 {{- end -}}
 
 {{/*
-The Role's rules: exactly what the Kubernetes runtime does, as Sourcegraph's
-(cmd/executor/kubernetes/batches/executor-batches.Role.yml): Jobs created and deleted, their pods
-and logs read and watched, the per-job token Secret created and deleted; persistentvolumeclaims
-only for the pvc job volume.
+The Role's rules. First exactly Sourcegraph's (kubernetes.md §1;
+SPS:cmd/executor/kubernetes/batches/executor-batches.Role.yml): Jobs created and deleted, their
+pods and logs read and watched, the per-job token Secret created and deleted;
+persistentvolumeclaims only for the pvc job volume. Then, with rbac.janitor, what only this
+executor does (executor/runtime/kubernetes/access.py, `required_permissions`): `get` (is it gone?)
+and `list` (the janitor's sweep for leftovers of a killed executor) on the same resources.
 */}}
 {{- define "executor.rbacRules" -}}
+{{- $extra := ternary (list "get" "list") (list) (.Values.rbac.janitor | default false) -}}
+{{- $owned := concat (list "create" "delete") $extra -}}
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "delete"]
+  verbs: {{ toJson $owned }}
 - apiGroups: [""]
   resources: ["pods", "pods/log"]
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["create", "delete"]
+  verbs: {{ toJson $owned }}
 {{- if eq .Values.jobs.volumeType "pvc" }}
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["create", "delete"]
+  verbs: {{ toJson $owned }}
 {{- end }}
 {{- end -}}
 
