@@ -133,7 +133,7 @@ class InstalledExecutor:
 
 
 def install_values(
-    sandbox: Sandbox, image: str, health_port: int, metrics_port: int
+    sandbox: Sandbox, image: str, health_port: int, metrics_port: int, extra_env: dict[str, str]
 ) -> dict[str, Any]:
     repository, _, tag = image.rpartition(":")
     env: dict[str, str] = {
@@ -143,6 +143,7 @@ def install_values(
     }
     if not runtime_supported():
         env["EXECUTOR_KUBERNETES_NAMESPACE"] = ""
+    env.update(extra_env)
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "frontendUrl": sandbox.url,
@@ -159,12 +160,15 @@ def install_values(
     }
 
 
-def install_executor(cluster: K8sCluster, sandbox: Sandbox) -> InstalledExecutor:
+def install_executor(
+    cluster: K8sCluster, sandbox: Sandbox, extra_env: dict[str, str] | None = None
+) -> InstalledExecutor:
+    """Install the chart for `sandbox`; `extra_env` adds settings (e.g. the job step image)."""
     image = build_image()
     namespace = f"helm-{uuid.uuid4().hex[:8]}"
     cluster.run("create", "namespace", namespace)
     health_port, metrics_port = free_port(), free_port()
-    values = install_values(sandbox, image, health_port, metrics_port)
+    values = install_values(sandbox, image, health_port, metrics_port, extra_env or {})
     installed = InstalledExecutor(
         cluster, sandbox, namespace, image, health_port, metrics_port, values
     )
