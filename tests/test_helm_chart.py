@@ -189,11 +189,15 @@ def test_concurrency_and_queues_in_the_config() -> None:
         ({"frontendPassword": ""}, "frontendPassword or existingSecret is required"),
         ({"queueName": ""}, "queueName or queueNames is required"),
         ({"queueNames": ["codeintel"]}, "not both"),
-        ({"jobs": {"volumeType": "hostPath"}}, 'jobs.volumeType "hostPath"'),
+        # values.schema.json: types, enums, and no unknown key (a typo is not silently ignored).
+        ({"jobs": {"volumeType": "hostPath"}}, "at '/jobs/volumeType': value must be one of"),
+        ({"maximumNumJobs": 0}, "at '/maximumNumJobs': minimum: got 0, want 1"),
+        ({"queuename": "batches"}, "additional properties 'queuename' not allowed"),
+        ({"health": {"port": "8080"}}, "at '/health/port'"),
     ],
 )
 def test_bad_values_are_refused_by_name(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(helm_python.HelmRenderError, match=re.escape(message)):
+    with pytest.raises(helm_python.HelmError, match=re.escape(message)):
         render(base_values(**overrides))
 
 

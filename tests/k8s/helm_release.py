@@ -32,11 +32,13 @@ from k8s_access import K8sCluster
 from executor.config.settings import load_settings
 from executor.errors import ConfigError
 
-__all__ = ["InstalledExecutor", "build_image", "install_executor", "runtime_supported"]
+__all__ = ["JOB_ENV", "InstalledExecutor", "build_image", "install_executor", "runtime_supported"]
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_TAG = "sourcegraph-executor-py:dev"
-RELEASE = "executor"
+RELEASE = "t"
+#: The release's objects are named `<release>-executor` (the chart's fullname).
+FULLNAME = f"{RELEASE}-executor"
 
 
 def build_image() -> str:
@@ -71,6 +73,19 @@ def runtime_supported() -> bool:
     except ConfigError as err:
         return "EXECUTOR_KUBERNETES_NAMESPACE" not in str(err)
     return True
+
+
+#: The job pods' settings on the test cluster, once the runtime is there (tests/k8s/runtime_env.py
+#: has the same for the runtime's own tests): hostNetwork (the sandbox is on 127.0.0.1), local
+#: images only, the debootstrapped git image for setup-workspace, small memory requests.
+JOB_ENV = {
+    "KUBERNETES_SINGLE_JOB_STEP_IMAGE": "executor-k8s-git:latest",
+    "KUBERNETES_JOB_HOST_NETWORK": "true",
+    "KUBERNETES_IMAGE_PULL_POLICY": "Never",
+    "KUBERNETES_FS_GROUP": "-1",
+    "EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY": "32Mi",
+    "EXECUTOR_KUBERNETES_RESOURCE_LIMIT_MEMORY": "256Mi",
+}
 
 
 def free_port() -> int:
@@ -141,7 +156,9 @@ def install_values(
         "KUBERNETES_SERVICE_PORT": "6443",
         "EXECUTOR_QUEUE_POLL_INTERVAL": "1s",
     }
-    if not runtime_supported():
+    if runtime_supported():
+        env.update(JOB_ENV)
+    else:
         env["EXECUTOR_KUBERNETES_NAMESPACE"] = ""
     env.update(extra_env)
     return {
@@ -193,8 +210,16 @@ def remove(installed: InstalledExecutor) -> None:
             config.uninstall(RELEASE, ignore_not_found=True, timeout=120)
     except helm_python.HelmError as err:
         errors.append(f"helm uninstall: {err}")
+    # The pod drains on SIGTERM (idle: it exits at once); the namespace controller then
+    # needs a few passes. Generous: shared cores.
     done = installed.cluster.run(
-        "delete", "namespace", installed.namespace, "--wait=true", "--timeout=300s", check=False
+        "delete",
+        "namespace",
+        installed.namespace,
+        "--wait=true",
+        "--timeout=400s",
+        timeout=420,
+        check=False,
     )
     if done.returncode != 0:
         errors.append(f"delete namespace: {done.stderr.strip()}")

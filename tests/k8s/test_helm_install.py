@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from fixtures_sandbox import SANDBOX_TOKEN, Sandbox
-from helm_release import RELEASE, InstalledExecutor, install_executor, remove
+from helm_release import FULLNAME, InstalledExecutor, install_executor, remove
 from k8s_access import K8sCluster
 
 from bench._common import wait_until
@@ -71,12 +71,12 @@ def test_sandbox_receives_the_heartbeat(installed: InstalledExecutor) -> None:
     names = wait_until(seen, timeout=120, interval=0.5)
     assert len(names) == 1
     # The executor's name is <hostname>-<uuid>; its startup log line names it too.
-    logs = installed.kubectl("logs", f"deployment/{RELEASE}-executor").stdout
+    logs = installed.kubectl("logs", f"deployment/{FULLNAME}").stdout
     assert names[0] in logs
 
 
 def test_service_account_has_exactly_the_role(installed: InstalledExecutor) -> None:
-    subject = f"system:serviceaccount:{installed.namespace}:{RELEASE}-executor"
+    subject = f"system:serviceaccount:{installed.namespace}:{FULLNAME}"
 
     def can(verb: str, resource: str) -> bool:
         done = installed.kubectl("auth", "can-i", verb, resource, f"--as={subject}", check=False)
