@@ -74,6 +74,7 @@ def test_renders_every_object_of_the_release() -> None:
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert container(objects)["image"] == "sourcegraph-executor-py:0.1.0"
+    assert pod_spec(objects)["enableServiceLinks"] is False
 
 
 def test_rbac_is_exactly_section_1_without_the_janitor_rules() -> None:
