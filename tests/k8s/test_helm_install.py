@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fixtures_sandbox import SANDBOX_TOKEN, Sandbox
@@ -110,3 +111,28 @@ def test_token_is_not_in_the_pod_spec(installed: InstalledExecutor) -> None:
     config = installed.kubectl("get", "configmaps", "-o", "json").stdout
     assert installed.sandbox.token not in pods
     assert installed.sandbox.token not in config
+
+
+def test_metrics_and_disruption_budget(installed: InstalledExecutor) -> None:
+    # /metrics on the metrics port (hostNetwork: reachable on 127.0.0.1; the Service's ClusterIP
+    # is not, here), the port the metrics Service targets.
+    url = f"http://127.0.0.1:{installed.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert "src_executor_processor_handlers" in response.read().decode()
+    service = json.loads(
+        installed.kubectl("get", "service", f"{FULLNAME}-metrics", "-o", "json").stdout
+    )
+    assert service["spec"]["ports"][0]["port"] == installed.metrics_port
+    # The budget, in the API version the cluster serves (policy/v1beta1 on 1.20), sees the pod.
+    pdb = json.loads(installed.kubectl("get", "pdb", FULLNAME, "-o", "json").stdout)
+    assert pdb["apiVersion"] in ("policy/v1", "policy/v1beta1")
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+    def counted() -> dict[str, Any] | None:
+        got = json.loads(installed.kubectl("get", "pdb", FULLNAME, "-o", "json").stdout)
+        status: dict[str, Any] = got.get("status", {})
+        return status if status.get("expectedPods") else None
+
+    status = wait_until(counted, timeout=120, interval=1)
+    assert status["expectedPods"] == 1
+    assert status["disruptionsAllowed"] == 1
