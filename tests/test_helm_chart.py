@@ -174,6 +174,12 @@ def test_env_overrides_and_removes_config_keys() -> None:
     assert "EXECUTOR_METRICS_HOST" not in data
 
 
+def test_step_image_only_when_given() -> None:
+    assert "KUBERNETES_SINGLE_JOB_STEP_IMAGE" not in config_data(render(base_values()))
+    data = config_data(render(base_values(jobs={"stepImage": "registry.example.com/helper:1"})))
+    assert data["KUBERNETES_SINGLE_JOB_STEP_IMAGE"] == "registry.example.com/helper:1"
+
+
 def test_concurrency_and_queues_in_the_config() -> None:
     data = config_data(
         render(base_values(queueName="", queueNames=["batches", "codeintel"], maximumNumJobs=4))
