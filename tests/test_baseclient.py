@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import gc
 import http.server
+import ssl
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -148,3 +149,24 @@ def test_sent_bodies_are_not_kept_alive(recorder: tuple[str, type[_Recorder]]) -
         gc.enable()
     assert len(handler.requests) == 5
     assert grown < size, f"{grown / 2**20:.1f} MiB still held after sending 4 bodies of 4 MiB"
+
+
+@pytest.mark.parametrize(("scheme", "bundle_loads"), [("https", 1), ("http", 0)])
+def test_the_ca_bundle_is_loaded_only_for_an_https_frontend(
+    monkeypatch: pytest.MonkeyPatch, scheme: str, bundle_loads: int
+) -> None:
+    """~2 MiB of an idle daemon's RSS; a plain http frontend's client never speaks TLS."""
+    loads: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+
+    async def scenario() -> None:
+        await _client(f"{scheme}://127.0.0.1:9").aclose()
+
+    asyncio.run(scenario())
+    assert len(loads) == bundle_loads

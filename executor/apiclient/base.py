@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from email.utils import parsedate_to_datetime
@@ -83,6 +84,17 @@ class RetryPolicy:
         self.cap = cap
 
 
+def _verify(base: str) -> ssl.SSLContext | bool:
+    """httpx's default verification (the CA bundle; `SSL_CERT_FILE` and `SSL_CERT_DIR`
+    honoured) for an https frontend. For a plain http one, whose client never speaks TLS
+    (redirects are not followed), a context that trusts no certificate instead: loading the
+    bundle costs an idle daemon ~2 MiB (`bench.idle`), and a TLS connection it did try would
+    fail rather than go unverified."""
+    if base.lower().startswith("https:"):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def is_transient(err: BaseException) -> bool:
     return isinstance(err, ApiUnavailable)
 
@@ -109,6 +121,7 @@ class BaseClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=10.0),
             transport=transport,
+            verify=_verify(self._base),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
         )
         for default in ("Accept", "Accept-Encoding", "Connection", "User-Agent"):
