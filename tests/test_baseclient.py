@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import gc
 import http.server
+import itertools
 import ssl
 import threading
 import tracemalloc
@@ -73,9 +74,21 @@ def _entry(out: str) -> ExecutionLogEntry:
     return ExecutionLogEntry(key="step.docker.0", command=["sh"], start_time=START, out=out)
 
 
+def _in_pieces(out: str) -> ExecutionLogEntry:
+    """The same entry with its output in irregular pieces, as the execution log keeps it."""
+    cuts = [0, 1, 8, 70_000, 70_001, 200_003, len(out) - 5, len(out)]
+    pieces = [out[a:b] for a, b in itertools.pairwise(cuts)]
+    assert "".join(pieces) == out
+    return ExecutionLogEntry.with_output_parts(
+        pieces, key="step.docker.0", command=["sh"], start_time=START
+    )
+
+
+@pytest.mark.parametrize("pieces", [False, True], ids=["one-string", "in-pieces"])
 def test_a_large_entry_arrives_as_go_marshals_it_with_content_length(
-    recorder: tuple[str, type[_Recorder]],
+    recorder: tuple[str, type[_Recorder]], pieces: bool
 ) -> None:
+    """Also when its output is handed over in pieces (never joined in the executor)."""
     url, handler = recorder
     handler.statuses = [503, 204]  # the retry sends the whole body again
     line = 'stdout: "quoted" \\ tab\t ctl\x01 é€😀 \u2028\n'
@@ -91,7 +104,8 @@ def test_a_large_entry_arrives_as_go_marshals_it_with_content_length(
     async def scenario() -> None:
         client = _client(url)
         try:
-            await client.update_execution_log_entry(JOB, 7, _entry(out))
+            entry = _in_pieces(out) if pieces else _entry(out)
+            await client.update_execution_log_entry(JOB, 7, entry)
         finally:
             await client.aclose()
 

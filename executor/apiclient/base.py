@@ -59,6 +59,7 @@ from executor.errors import (
 
 __all__ = [
     "BaseClient",
+    "JsonString",
     "Observer",
     "RetryPolicy",
     "decode_json",
@@ -313,7 +314,20 @@ _STREAM_OVER = 1024 * 1024
 _PIECE = 64 * 1024
 
 
+class JsonString:
+    """One JSON string value given as the pieces it is made of, sent without joining them
+    (a large log entry's `out`, kept in pieces by the execution log). Always streamed; plain
+    `json` cannot encode it, so it can never go out as anything but one string."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
+
+
 def _is_large(value: Any) -> bool:
+    if isinstance(value, JsonString):
+        return True
     if isinstance(value, str):
         return len(value) > _STREAM_OVER
     if isinstance(value, dict):
@@ -328,7 +342,13 @@ def _json_pieces(value: Any) -> Iterator[str]:
 
     Escaping is per code point, so a string escaped in slices is the string escaped whole.
     """
-    if isinstance(value, str):
+    if isinstance(value, JsonString):
+        yield '"'
+        for part in value.parts:
+            for i in range(0, len(part), _PIECE):
+                yield _go_text(part[i : i + _PIECE])[1:-1]
+        yield '"'
+    elif isinstance(value, str):
         if len(value) <= _PIECE:
             yield _go_text(value)
             return
