@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from executor.apiclient.base import RetryPolicy, go_json
 from executor.apiclient.queue import QueueClient
@@ -184,3 +186,29 @@ def test_the_ca_bundle_is_loaded_only_for_an_https_frontend(
 
     asyncio.run(scenario())
     assert len(loads) == bundle_loads
+
+
+def _go_string(text: str) -> str:
+    """Go's `json.Marshal` of a string, character by character (`encode.go` `appendString`;
+    `\\b` and `\\f` since Go 1.22)."""
+    named = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    named.update({"\b": "\\b", "\f": "\\f"})
+    out = []
+    for ch in text:
+        if ch in named:
+            out.append(named[ch])
+        elif ch < " " or ch in "<>&\u2028\u2029":
+            out.append(f"\\u{ord(ch):04x}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append("\\ufffd")  # a lone surrogate is invalid UTF-8 to Go
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+@example("lone \ud800 \u2028 <é> \x7f")
+@given(st.text(alphabet=st.characters(codec=None, categories=None), max_size=60))
+def test_strings_are_escaped_as_go_escapes_them(text: str) -> None:
+    """The ASCII fast path (substring tests instead of the regex) and the general one."""
+    assert go_json(text) == _go_string(text).encode("utf-8")
+    assert go_json({"out": text}) == b'{"out":' + go_json(text) + b"}"

@@ -292,6 +292,12 @@ def _go_escape(match: re.Match[str]) -> str:
 
 def _go_text(value: Any) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if text.isascii():  # O(1) for a str; then only `<`, `>` and `&` can need escaping
+        # A substring test is a memchr, ~200 times faster than the regex's scan: a 16 MiB
+        # log entry is encoded twice for every update (its length, then its bytes).
+        if "<" in text or ">" in text or "&" in text:
+            text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return text
     return _GO_ESCAPE_RE.sub(_go_escape, text)
 
 
@@ -388,7 +394,7 @@ class _JsonPieces:
         """Bytes of the body (UTF-8), yielding to the loop meanwhile."""
         total = 0
         for n, piece in enumerate(_json_pieces(self._body)):
-            total += len(piece.encode("utf-8"))
+            total += len(piece) if piece.isascii() else len(piece.encode("utf-8"))
             if n % 16 == 15:
                 await asyncio.sleep(0)
         return total
