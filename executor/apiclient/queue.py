@@ -57,6 +57,7 @@ from executor.wire import (
     MalformedJob,
     MarkCompleteRequest,
     MarkErroredRequest,
+    OutputPieces,
     QueueJobIDs,
     UpdateExecutionLogEntryRequest,
     decode_job,
@@ -85,8 +86,8 @@ def _log_body(body: dict[str, Any]) -> dict[str, Any]:
     """A log entry's body: an `out` given in pieces (`ExecutionLogEntry.with_output_parts`)
     goes out as one JSON string streamed from them."""
     out = body.get("out")
-    if isinstance(out, tuple):
-        body["out"] = JsonString(out)
+    if isinstance(out, OutputPieces):
+        body["out"] = JsonString(out.parts)
     return body
 
 

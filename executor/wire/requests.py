@@ -22,9 +22,21 @@ __all__ = [
     "HeartbeatResponse",
     "MarkCompleteRequest",
     "MarkErroredRequest",
+    "OutputPieces",
     "QueueJobIDs",
     "UpdateExecutionLogEntryRequest",
 ]
+
+
+class OutputPieces:
+    """`out` in `ExecutionLogEntry.to_wire` when the entry holds its output in pieces: one JSON
+    string to the API client, which streams it. Not a str, list or tuple, so `json` refuses it
+    instead of writing something else."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
 
 
 class ExecutionLogEntry(WireModel):
@@ -48,8 +60,8 @@ class ExecutionLogEntry(WireModel):
 
         The execution log keeps a large entry's output (up to 16 MiB) in pieces; joining them
         for every update would hold a second copy of it (twice its size as soon as one
-        character is not Latin-1). `to_wire` then gives `out` as the tuple of pieces, which
-        the API client sends as one JSON string; `out` itself stays empty.
+        character is not Latin-1). `to_wire` then gives `out` as `OutputPieces`, which the
+        API client sends as one JSON string; `out` itself stays empty.
         """
         entry = cls(**fields)
         entry._out_parts = tuple(parts)
@@ -68,7 +80,7 @@ class ExecutionLogEntry(WireModel):
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
         if self._out_parts is not None and any(self._out_parts):
-            out["out"] = self._out_parts  # one JSON string in pieces (`with_output_parts`)
+            out["out"] = OutputPieces(self._out_parts)
         out["startTime"] = format_go_time(self.start_time)
         # exitCode 0 is a real value: Go's *int omits only nil.
         if self.exit_code is not None:
