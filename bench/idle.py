@@ -10,7 +10,8 @@ process would score 0 CPU and 0 requests), so the figures here are absolute, not
 Import cost: the daemon runs under `python -X importtime`; every module it imported by the end
 of the window (start-up and anything loaded lazily while idle) is counted, with the sum of the
 self times, and whether the heavy optional parts (docker-py, the batch engine, rich, the
-Kubernetes client) were loaded at all: an idle daemon should need none of them.
+Kubernetes client, trio, pydantic-settings) were loaded at all: an idle daemon should need
+none of them.
 
     .venv/bin/python -m bench.idle [--seconds 60] [--quick]
 """
@@ -56,7 +57,15 @@ def _scrape_ready(port: int) -> dict[str, float] | None:
     return counts if counts else None
 
 
-HEAVY = ("docker", "executor.batch", "rich", "kubernetes", "requests")
+HEAVY = (
+    "docker",
+    "executor.batch",
+    "rich",
+    "kubernetes",
+    "requests",
+    "trio",
+    "pydantic_settings",
+)
 
 
 def import_cost(log: Path) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 /proc/<pid>/status, before and after the job) and its capture rate (bytes / the step entry's
 `durationMs`) against `docker run ... > /dev/null` of the same command, same run. Checks that the
 stored log entry is bounded: head + tail around the omission marker, within
-`EXECUTOR_LOG_ENTRY_MAX_BYTES` (default 16M) plus the marker and the `stdout: ` prefixes.
+`EXECUTOR_LOG_ENTRY_MAX_BYTES` (default 16M) plus the marker and the `stdout: ` prefixes. The
+daemon's CPU seconds over the job are reported too: on a loaded machine they move less than the
+rate does.
 
     .venv/bin/python -m bench.logpath [--mb 500] [--quick]
 """
@@ -13,7 +15,16 @@ import argparse
 import subprocess
 import time
 
-from bench._common import IMAGE, daemon, proc_status_kb, report, sandbox, step_job, wait_until
+from bench._common import (
+    IMAGE,
+    cpu_seconds,
+    daemon,
+    proc_status_kb,
+    report,
+    sandbox,
+    step_job,
+    wait_until,
+)
 
 LINE = "0123456789abcdef" * 4  # `yes` prints 63 characters + newline: 64-byte lines
 MARKER = "omitted by the executor"
@@ -43,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         warm = box.enqueue(step_job("", "", "echo warm"))
         wait_until(lambda: box.record(warm).state == "completed", 60)
         hwm_before = proc_status_kb(proc.pid, "VmHWM")
+        cpu_before = cpu_seconds(proc.pid)
         job_id = box.enqueue(step_job("", "", command(nbytes)))
         peak_rss = 0
         deadline = time.monotonic() + 600
@@ -52,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise TimeoutError("the log job did not finish in 600 s")
             time.sleep(0.2)
         hwm_after = proc_status_kb(proc.pid, "VmHWM")
+        cpu = cpu_seconds(proc.pid) - cpu_before
         record = box.record(job_id)
     entry = next(e for e in record.execution_logs if e["key"] == "step.docker.0")
     step_s = entry["durationMs"] / 1000
@@ -64,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         "vmhwm_kb": {"before": hwm_before, "after": hwm_after},
         "vmrss_peak_sampled_kb": peak_rss,
         "step_s": step_s,
+        "daemon_cpu_s": cpu,
         "capture_mb_per_s": mb / step_s,
         "docker_null_s": baseline,
         "docker_null_mb_per_s": mb / baseline,
@@ -77,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         ("daemon VmHWM before job MiB", round(hwm_before / 1024, 1)),
         ("daemon VmHWM after job MiB", round(hwm_after / 1024, 1)),
         ("step duration s (durationMs)", step_s),
+        ("daemon CPU s during the job (utime+stime)", cpu),
         ("daemon capture MB/s", mb / step_s),
         ("docker run > /dev/null s", baseline),
         ("docker run > /dev/null MB/s", mb / baseline),

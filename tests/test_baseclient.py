@@ -10,12 +10,16 @@ import asyncio
 import datetime as dt
 import gc
 import http.server
+import itertools
+import ssl
 import threading
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from executor.apiclient.base import RetryPolicy, go_json
 from executor.apiclient.queue import QueueClient
@@ -72,9 +76,21 @@ def _entry(out: str) -> ExecutionLogEntry:
     return ExecutionLogEntry(key="step.docker.0", command=["sh"], start_time=START, out=out)
 
 
+def _in_pieces(out: str) -> ExecutionLogEntry:
+    """The same entry with its output in irregular pieces, as the execution log keeps it."""
+    cuts = [0, 1, 8, 70_000, 70_001, 200_003, len(out) - 5, len(out)]
+    pieces = [out[a:b] for a, b in itertools.pairwise(cuts)]
+    assert "".join(pieces) == out
+    return ExecutionLogEntry.with_output_parts(
+        pieces, key="step.docker.0", command=["sh"], start_time=START
+    )
+
+
+@pytest.mark.parametrize("pieces", [False, True], ids=["one-string", "in-pieces"])
 def test_a_large_entry_arrives_as_go_marshals_it_with_content_length(
-    recorder: tuple[str, type[_Recorder]],
+    recorder: tuple[str, type[_Recorder]], pieces: bool
 ) -> None:
+    """Also when its output is handed over in pieces (never joined in the executor)."""
     url, handler = recorder
     handler.statuses = [503, 204]  # the retry sends the whole body again
     line = 'stdout: "quoted" \\ tab\t ctl\x01 é€😀 \u2028\n'
@@ -90,7 +106,8 @@ def test_a_large_entry_arrives_as_go_marshals_it_with_content_length(
     async def scenario() -> None:
         client = _client(url)
         try:
-            await client.update_execution_log_entry(JOB, 7, _entry(out))
+            entry = _in_pieces(out) if pieces else _entry(out)
+            await client.update_execution_log_entry(JOB, 7, entry)
         finally:
             await client.aclose()
 
@@ -148,3 +165,50 @@ def test_sent_bodies_are_not_kept_alive(recorder: tuple[str, type[_Recorder]]) -
         gc.enable()
     assert len(handler.requests) == 5
     assert grown < size, f"{grown / 2**20:.1f} MiB still held after sending 4 bodies of 4 MiB"
+
+
+@pytest.mark.parametrize(("scheme", "bundle_loads"), [("https", 1), ("http", 0)])
+def test_the_ca_bundle_is_loaded_only_for_an_https_frontend(
+    monkeypatch: pytest.MonkeyPatch, scheme: str, bundle_loads: int
+) -> None:
+    """~2 MiB of an idle daemon's RSS; a plain http frontend's client never speaks TLS."""
+    loads: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+
+    async def scenario() -> None:
+        await _client(f"{scheme}://127.0.0.1:9").aclose()
+
+    asyncio.run(scenario())
+    assert len(loads) == bundle_loads
+
+
+def _go_string(text: str) -> str:
+    """Go's `json.Marshal` of a string, character by character (`encode.go` `appendString`;
+    `\\b` and `\\f` since Go 1.22)."""
+    named = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    named.update({"\b": "\\b", "\f": "\\f"})
+    out = []
+    for ch in text:
+        if ch in named:
+            out.append(named[ch])
+        elif ch < " " or ch in "<>&\u2028\u2029":
+            out.append(f"\\u{ord(ch):04x}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append("\\ufffd")  # a lone surrogate is invalid UTF-8 to Go
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+@example("lone \ud800 \u2028 <é> \x7f")
+@given(st.text(alphabet=st.characters(codec=None, categories=None), max_size=60))
+def test_strings_are_escaped_as_go_escapes_them(text: str) -> None:
+    """The ASCII fast path (substring tests instead of the regex) and the general one."""
+    assert go_json(text) == _go_string(text).encode("utf-8")
+    assert go_json({"out": text}) == b'{"out":' + go_json(text) + b"}"

@@ -1,11 +1,16 @@
-"""`executor run` starts without rich, pygments and click (`executor/__init__.py`), which
-structlog and httpx would import only because they are installed; other commands keep them."""
+"""`executor run` starts without rich, pygments, click and trio (`executor/__init__.py`), which
+structlog, httpx and httpcore would import only because they are installed; other commands keep
+them. A running idle daemon loads nothing its configuration does not use."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+from fixtures_daemon import wait_for
 
 
 def _imported(*args: str) -> set[str]:
@@ -33,3 +38,28 @@ def test_run_loads_neither_rich_nor_the_httpx_cli() -> None:
 
 def test_other_commands_keep_rich() -> None:
     assert any(n.startswith("rich.") for n in _imported("sandbox", "--help"))
+
+
+def test_idle_daemon_loads_only_what_its_configuration_needs(
+    daemon_factory: Any,
+) -> None:
+    """A daemon that has connected and swept once (the janitor starts after the first answer
+    from the frontend) imported neither trio (httpcore looks for it), pydantic-settings,
+    docker-py (the listing goes through `runtime.engine`) nor the batch engine
+    (`bench.idle`)."""
+    root: Path = daemon_factory.workspace_root
+    dead_lock = root / ".executor-gone-daemon.lock"
+    dead_lock.write_text("1\n")  # unlocked: the first sweep removes it, after its listing
+    daemon = daemon_factory(plain_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert wait_for(lambda: not dead_lock.exists(), timeout=120), daemon.log_text
+    names = {
+        line.split("|")[2].strip()
+        for line in daemon.log_text.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "httpcore._synchronization" in names  # the module that would have imported trio
+    assert "executor.runtime.janitor" in names
+    heavy = ("trio", "pydantic_settings", "dotenv", "docker", "requests", "executor.batch")
+    # A package marked absent still logs one line (the failed attempt); loaded, its submodules.
+    loaded = sorted(n for n in names if n.startswith(tuple(f"{h}." for h in heavy)))
+    assert loaded == []

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from executor.errors import LogFlushFailed
-from executor.logstream.logger import SECRET_REMOVED, ExecutionLogger, LogSink, Redactor
+from executor.logstream.logger import (
+    JOIN_MAX,
+    SECRET_REMOVED,
+    ExecutionLogger,
+    LogSink,
+    Redactor,
+)
 from executor.runtime.stream import pump
 from executor.wire import ExecutionLogEntry, Job
 
@@ -359,9 +365,10 @@ def test_write_block_equals_write_per_line() -> None:
 def test_memory_stays_bounded_whatever_the_output_size() -> None:
     """A step printing 32 MiB through the runtime's block pump, with a 1 MiB cap.
 
-    Traced memory at its peak is the kept output (1 MiB), the `out` of the update in flight
-    (2 MiB: the marker's `…` makes it a 2-byte-per-character string) and a few blocks; it does
-    not grow with what the step prints. (Before blocks, it was ~6.4 MiB for the same run.)
+    Traced memory at its peak is the kept output (1 MiB), what the tail evicted while an
+    update held its pieces, and a few blocks; it does not grow with what the step prints.
+    (Before blocks, it was ~6.4 MiB for the same run; with the update's `out` joined, a
+    2-byte-per-character string because of the marker's `…`, ~3.3 MiB.)
     """
     cap = 1 << 20
     chunk = (b"0123456789abcdef" * 3 + b"x" * 15 + b"\n") * 1000  # 64-byte lines, 64 KB reads
@@ -372,17 +379,18 @@ def test_memory_stays_bounded_whatever_the_output_size() -> None:
 
         async def add_execution_log_entry(self, job: Job, entry: ExecutionLogEntry) -> int:
             # The add may carry output already (it waits up to an interval): keep none of it.
-            self.longest = max(self.longest, len(entry.out))
+            self.longest = max(self.longest, sum(map(len, entry.output_parts)))
             await asyncio.sleep(0)
             return 1
 
         async def update_execution_log_entry(
             self, job: Job, entry_id: int, entry: ExecutionLogEntry
         ) -> None:
-            # Keeps no entry: only what the test checks.
-            self.longest = max(self.longest, len(entry.out))
-            self.marked = "omitted by the executor" in entry.out
-            empty = entry.model_copy(update={"out": ""})
+            # Keeps no entry and joins nothing: only what the test checks.
+            parts = entry.output_parts
+            self.longest = max(self.longest, sum(map(len, parts)))
+            self.marked = any("omitted by the executor" in p for p in parts)
+            empty = ExecutionLogEntry(key=entry.key, start_time=entry.start_time)
             self.calls.append(Call("update", entry_id, empty, 0.0))
             await asyncio.sleep(0)
 
@@ -412,7 +420,7 @@ def test_memory_stays_bounded_whatever_the_output_size() -> None:
     small, _ = asyncio.run(run_step(4))
     large, updates = asyncio.run(run_step(32))
     assert updates >= 3  # updates streamed while the step ran
-    assert large < 4 * cap, f"peak {large / 2**20:.1f} MiB for a 1 MiB cap"
+    assert large < 2 * cap, f"peak {large / 2**20:.1f} MiB for a 1 MiB cap"
     assert abs(large - small) < cap // 4, (small, large)
 
 
@@ -477,3 +485,31 @@ def test_add_delay_zero_adds_at_once() -> None:
         assert [c.kind for c in sink.calls] == ["add", "update"]
 
     run(main)
+
+
+def test_a_large_entry_reaches_the_sink_in_pieces_that_make_its_text() -> None:
+    """Above `JOIN_MAX` the sink gets the kept pieces (never joined in the executor): their
+    concatenation is the entry's text, marker and redaction included; a small one gets `out`."""
+    sink = RecordingSink()
+
+    async def main() -> None:
+        logger = new_logger(sink, max_bytes=1 << 20, interval=0.05)
+        big = logger.open("step.docker.0", ["sh"])
+        small = logger.open("step.docker.1", ["sh"])
+        block = f"line with {TOKEN} in it\n".encode() * 5000  # ~170 KB a block
+        for _ in range(20):
+            big.write_block("stdout", block)
+            await asyncio.sleep(0)
+        small.write("stdout", "hello")
+        big.finalize(0)
+        small.finalize(0)
+        await logger.flush()
+        assert sink.entries[1].output == big.out
+
+    run(main)
+    large, short = sink.entries[1], sink.entries[2]
+    assert len(large.output_parts) > 1 and large.out == ""
+    assert sum(map(len, large.output_parts)) > JOIN_MAX
+    assert TOKEN not in large.output and "omitted by the executor" in large.output
+    assert large.output.startswith(f"stdout: line with {SECRET_REMOVED} in it\n")
+    assert short.output_parts == (short.out,) and short.out == "stdout: hello\n"

@@ -296,3 +296,26 @@ def test_every_field_has_an_explicit_alias() -> None:
                 if field_name == "entry":
                     continue  # flattened into the request body
                 assert info.alias, f"{name}.{field_name} has no wire alias"
+
+
+def test_an_entry_in_pieces_is_never_encoded_as_anything_but_one_string() -> None:
+    """`to_wire` of an entry holding its output in pieces gives `OutputPieces`, which plain
+    `json` refuses (only the API client, which streams it as one string, takes it)."""
+    import datetime as dt
+    import json
+
+    from executor.wire import ExecutionLogEntry, OutputPieces
+
+    start = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+    entry = ExecutionLogEntry.with_output_parts(("a\n", "b\n"), key="k", start_time=start)
+    wire = entry.to_wire()
+    assert list(wire) == ["key", "command", "startTime", "out"]  # in Go field order
+    assert isinstance(wire["out"], OutputPieces) and wire["out"].parts == ("a\n", "b\n")
+    assert entry.out == "" and entry.output == "a\nb\n"
+    with pytest.raises(TypeError):
+        json.dumps(wire)
+    # A payload cannot set the pieces: they are not a field.
+    decoded = ExecutionLogEntry.model_validate(
+        {"key": "k", "startTime": "2026-12-03T00:00:00Z", "out": "x", "_out_parts": ["y"]}
+    )
+    assert decoded.output == "x" and decoded.output_parts == ("x",)

@@ -38,6 +38,7 @@ from tenacity import RetryCallState
 
 from executor.apiclient.base import (
     BaseClient,
+    JsonString,
     Observer,
     RetryPolicy,
     decode_json,
@@ -56,6 +57,7 @@ from executor.wire import (
     MalformedJob,
     MarkCompleteRequest,
     MarkErroredRequest,
+    OutputPieces,
     QueueJobIDs,
     UpdateExecutionLogEntryRequest,
     decode_job,
@@ -78,6 +80,15 @@ def _add_retryable(err: BaseException) -> bool:
     """An add that certainly appended nothing: never sent, or refused by the server itself."""
     refused = isinstance(err, ApiUnavailable) and err.status in _REFUSED
     return never_sent(err) or refused
+
+
+def _log_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A log entry's body: an `out` given in pieces (`ExecutionLogEntry.with_output_parts`)
+    goes out as one JSON string streamed from them."""
+    out = body.get("out")
+    if isinstance(out, OutputPieces):
+        body["out"] = JsonString(out.parts)
+    return body
 
 
 # Returns the heartbeat's host facts (`os`, versions, `prometheusMetrics`) by wire field name.
@@ -242,9 +253,11 @@ class QueueClient(BaseClient):
     # --- job-token calls ------------------------------------------------------------------
 
     async def add_execution_log_entry(self, job: Job, entry: ExecutionLogEntry) -> int:
-        body = AddExecutionLogEntryRequest(
-            executor_name=self.executor_name, job_id=job.id, entry=entry
-        ).to_wire()
+        body = _log_body(
+            AddExecutionLogEntryRequest(
+                executor_name=self.executor_name, job_id=job.id, entry=entry
+            ).to_wire()
+        )
         response = await self.call(
             "AddExecutionLogEntry",
             "POST",
@@ -261,9 +274,11 @@ class QueueClient(BaseClient):
     async def update_execution_log_entry(
         self, job: Job, entry_id: int, entry: ExecutionLogEntry
     ) -> None:
-        body = UpdateExecutionLogEntryRequest(
-            executor_name=self.executor_name, job_id=job.id, entry_id=entry_id, entry=entry
-        ).to_wire()
+        body = _log_body(
+            UpdateExecutionLogEntryRequest(
+                executor_name=self.executor_name, job_id=job.id, entry_id=entry_id, entry=entry
+            ).to_wire()
+        )
         # Idempotent: each update carries the whole entry.
         await self.call(
             "UpdateExecutionLogEntry",

@@ -33,14 +33,15 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from executor.config.goparse import (
     TRUE_SPELLINGS,
@@ -83,10 +84,18 @@ GoInt = Annotated[int, BeforeValidator(parse_go_int)]
 DataSize = Annotated[str, BeforeValidator(_size)]
 
 
-class Settings(BaseSettings):
-    """The executor's configuration. Build it with `load_settings(os.environ)`."""
+class Settings(BaseModel):
+    """The executor's configuration. Build it with `load_settings(os.environ)`.
 
-    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", frozen=True)
+    A plain pydantic model, not pydantic-settings' `BaseSettings`: `load_settings` reads the
+    environment itself (Sourcegraph's fallback names, the token file, every problem at once),
+    so a settings source had nothing left to do, and importing pydantic-settings (with
+    python-dotenv and its sources: 30 modules) cost an idle daemon ~1 MiB (`bench.idle`).
+    `validate_default` is what `BaseSettings` set: the defaults go through Go's parsing and
+    the range checks too.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
 
     frontend_url: str = Field(default="", description="Base URL of the Sourcegraph instance.")
     frontend_password: SecretStr = Field(
@@ -201,18 +210,6 @@ class Settings(BaseSettings):
         assert info.field_name is not None
         RANGES[info.field_name].check(value)
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings() hands the environment in explicitly, so tests never see os.environ.
-        return (init_settings,)
 
     @property
     def queues(self) -> list[str]:

@@ -27,8 +27,10 @@ Cost, for steps that print a lot: a handle is a `PieceSink` (`executor.runtime.s
 runtime hands it whole blocks of lines as read from the pipe, and a line longer than a read in
 pieces, of which only the head is kept. Each block is decoded, prefixed, redacted and stored
 with a handful of C-speed string operations; lines are redacted once, as they are stored, so an
-upload only joins the kept text. Memory per entry is the budget, one block, the lines held back
-for redaction and the `out` string of the update in flight, whatever the step printed.
+upload sends the kept pieces as they are, never joined (`ExecutionLogEntry.with_output_parts`).
+Memory per entry is the budget, one block, the lines held back for redaction, and what the tail
+evicted while an update was being sent (the update still refers to it), whatever the step
+printed.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from executor.wire import ExecutionLogEntry, Job
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "JOIN_MAX",
     "SECRET_REMOVED",
     "ExecutionLogger",
     "LogEntryHandle",
@@ -57,6 +60,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+#: Output above this many characters is handed to the sink in pieces, not joined.
+JOIN_MAX = 256 * 1024
 
 _LINE_PREFIXES = ("stdout: ", "stderr: ")
 
@@ -266,15 +271,18 @@ class LogEntryHandle:
         # 🚨 SECURITY: everything uploaded is built here: the command is redacted now, the
         # output was redacted as it was stored (see _append and out).
         redact = self._logger.redactor.redact
-        entry = ExecutionLogEntry(
-            key=self.key,
-            command=[redact(c) for c in self.command] if self.command is not None else None,
-            start_time=self.start_time,
-            exit_code=self.exit_code,
-            out=self.out,
-            duration_ms=self.duration_ms,
-        )
-        return entry, self._version
+        parts = self._output.parts(redact(self._held + self._pending))
+        fields = {
+            "key": self.key,
+            "command": [redact(c) for c in self.command] if self.command is not None else None,
+            "start_time": self.start_time,
+            "exit_code": self.exit_code,
+            "duration_ms": self.duration_ms,
+        }
+        if sum(map(len, parts)) > JOIN_MAX:
+            # The pieces as kept, not a joined copy (`ExecutionLogEntry.with_output_parts`).
+            return ExecutionLogEntry.with_output_parts(parts, **fields), self._version
+        return ExecutionLogEntry(out="".join(parts), **fields), self._version
 
 
 class ExecutionLogger:

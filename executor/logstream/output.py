@@ -113,13 +113,24 @@ class BoundedOutput:
         if self._tail_size > self.tail_budget - self._event_bytes:
             self._evict()
 
-    def text(self, extra: str = "") -> str:
-        """The whole entry as one string (markers in place), followed by `extra`."""
+    def parts(self, extra: str = "") -> list[str]:
+        """The whole entry as the pieces it is kept in (markers in place), then `extra`.
+
+        Never joined here: a 16 MiB entry joined is a second 16 MiB string (32 MiB when one
+        character in it, such as the marker's `…`, is not Latin-1), and an upload can send
+        the pieces as they are. The pieces are immutable, so the list stays what it was while
+        more output arrives.
+        """
         parts = list(self._head)
         parts.extend(p.marker() if isinstance(p, _Gap) else p for p in self._middle)
         parts.extend(block for block, _ in self._tail)
-        parts.append(extra)
-        return "".join(parts)
+        if extra:
+            parts.append(extra)
+        return parts
+
+    def text(self, extra: str = "") -> str:
+        """The whole entry as one string (markers in place), followed by `extra`."""
+        return "".join(self.parts(extra))
 
     def _evict(self) -> None:
         """Drop the oldest tail lines until the tail fits (it always keeps its last line)."""

@@ -43,6 +43,7 @@ from executor.wire.requests import (
     HeartbeatResponse,
     MarkCompleteRequest,
     MarkErroredRequest,
+    OutputPieces,
     QueueJobIDs,
     UpdateExecutionLogEntryRequest,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "MalformedJob",
     "MarkCompleteRequest",
     "MarkErroredRequest",
+    "OutputPieces",
     "QueueJobIDs",
     "UpdateExecutionLogEntryRequest",
     "VirtualMachineFile",

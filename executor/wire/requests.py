@@ -7,9 +7,10 @@ Part of `executor.wire`; see its docstring. Sources: `internal/executor/store.go
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from executor.wire.base import WireModel, fold_keys, format_go_time, none_to_empty_list, reorder
 
@@ -21,9 +22,21 @@ __all__ = [
     "HeartbeatResponse",
     "MarkCompleteRequest",
     "MarkErroredRequest",
+    "OutputPieces",
     "QueueJobIDs",
     "UpdateExecutionLogEntryRequest",
 ]
+
+
+class OutputPieces:
+    """`out` in `ExecutionLogEntry.to_wire` when the entry holds its output in pieces: one JSON
+    string to the API client, which streams it. Not a str, list or tuple, so `json` refuses it
+    instead of writing something else."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[str, ...]) -> None:
+        self.parts = parts
 
 
 class ExecutionLogEntry(WireModel):
@@ -37,9 +50,37 @@ class ExecutionLogEntry(WireModel):
     exit_code: int | None = Field(default=None, alias="exitCode")
     out: str = Field(default="", alias="out")
     duration_ms: int | None = Field(default=None, alias="durationMs")
+    # (ours) `out` as pieces, never joined: see `with_output_parts`. Not a field, so no
+    # payload can set it.
+    _out_parts: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def with_output_parts(cls, parts: Iterable[str], **fields: Any) -> ExecutionLogEntry:
+        """An entry whose output is the concatenation of `parts`, kept as they are.
+
+        The execution log keeps a large entry's output (up to 16 MiB) in pieces; joining them
+        for every update would hold a second copy of it (twice its size as soon as one
+        character is not Latin-1). `to_wire` then gives `out` as `OutputPieces`, which the
+        API client sends as one JSON string; `out` itself stays empty.
+        """
+        entry = cls(**fields)
+        entry._out_parts = tuple(parts)
+        return entry
+
+    @property
+    def output_parts(self) -> tuple[str, ...]:
+        """The output as pieces: the parts given, or `(out,)`."""
+        return self._out_parts if self._out_parts is not None else (self.out,)
+
+    @property
+    def output(self) -> str:
+        """The whole output as one string (joins the pieces, if the entry has them)."""
+        return "".join(self._out_parts) if self._out_parts is not None else self.out
 
     def to_wire(self) -> dict[str, Any]:
         out = super().to_wire()
+        if self._out_parts is not None and any(self._out_parts):
+            out["out"] = OutputPieces(self._out_parts)
         out["startTime"] = format_go_time(self.start_time)
         # exitCode 0 is a real value: Go's *int omits only nil.
         if self.exit_code is not None:

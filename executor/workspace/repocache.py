@@ -64,6 +64,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: Commits kept as refs in an entry (the haves offered to the server on the next fetch).
 _KEEP_REFS = 32
 _REF_PREFIX = "refs/executor-cache/"
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def fetch_flags(job: Job) -> list[str]:
@@ -112,6 +113,7 @@ class RepoCache:
         #: Counters for tests and metrics: entries filled, updated, used as they were, rebuilt
         #: after failing the check, and evicted.
         self.stats = {"filled": 0, "updated": 0, "hits": 0, "rebuilt": 0, "evicted": 0}
+        self._bound_checked = False
 
     def entry(self, repository_name: str) -> _Entry:
         digest = hashlib.sha256(repository_name.encode()).hexdigest()[:16]
@@ -135,22 +137,30 @@ class RepoCache:
             yield None
             return
         try:
-            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
-            ready = False
+            try:  # uncontended, as it mostly is: no thread hop on the job's critical path
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            ready = grew = False
             try:
-                ready = await self._ensure(entry, job, upstream_url)
+                ready, grew = await self._ensure(entry, job, upstream_url)
             except (OSError, _GitFailed) as err:
                 _log.warning("repository cache fill failed", repo=entry.key, error=str(err))
                 await asyncio.to_thread(_remove, entry.path)
             if ready:
                 os.utime(entry.ready)
             yield entry.git_dir.as_uri() if ready else None
-            if ready:
+            # Only a fill or an update can take the cache over its bound: a hit, which adds
+            # nothing, does not walk every entry's files again (but this process's first
+            # lease does, in case the bound was lowered since the cache was filled).
+            if ready and (grew or not self._bound_checked):
+                self._bound_checked = True
                 await asyncio.to_thread(self._evict, entry)
         finally:
             os.close(fd)
 
-    async def _ensure(self, entry: _Entry, job: Job, upstream_url: str) -> bool:
+    async def _ensure(self, entry: _Entry, job: Job, upstream_url: str) -> tuple[bool, bool]:
+        """Whether the entry can serve `job` now, and whether it grew on the way."""
         for stale in self.root.glob(f".tmp-{entry.key}-*"):  # fills killed half-way
             await asyncio.to_thread(_remove, stale)
         if entry.path.exists() and not await asyncio.to_thread(_intact, entry):
@@ -160,7 +170,7 @@ class RepoCache:
         if entry.path.exists():
             if await self._has(entry.git_dir, job):
                 self.stats["hits"] += 1
-                return True
+                return True, False
             entry.ready.unlink()  # an update in progress is a torn entry until it completes
             try:
                 await self._fetch(entry.git_dir, job, upstream_url)
@@ -169,10 +179,10 @@ class RepoCache:
                 # keeps a pack only once it is complete and indexed, so what is there is sound.
                 _log.info("repository cache update failed", repo=entry.key, error=str(err))
                 await asyncio.to_thread(_write_ready, entry, job.repository_name)
-                return False
+                return False, True
             self.stats["updated"] += 1
             await asyncio.to_thread(_write_ready, entry, job.repository_name)
-            return await self._has(entry.git_dir, job)
+            return await self._has(entry.git_dir, job), True
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.key}-", dir=self.root))
         try:
             git_dir = temp / "git"
@@ -193,13 +203,17 @@ class RepoCache:
             await asyncio.shield(asyncio.to_thread(_remove, temp))
             raise
         self.stats["filled"] += 1
-        return await self._has(entry.git_dir, job)
+        return await self._has(entry.git_dir, job), True
 
     async def _has(self, git_dir: Path, job: Job) -> bool:
         """Whether the entry can serve `job`: the commit and its tree resolve, and a job that
         wants full history does not get a shallow one."""
         if not job.shallow_clone and (git_dir / "shallow").exists():
             return False
+        # A commit the cache fetched for a job has its ref (written by git once the fetch,
+        # objects and all, succeeded; packs checked by `_intact`): known without a process.
+        if _FULL_SHA.fullmatch(job.commit) and (git_dir / _REF_PREFIX / job.commit).is_file():
+            return True
         try:
             await self._git("-C", str(git_dir), "cat-file", "-e", f"{job.commit}^{{tree}}")
         except _GitFailed:

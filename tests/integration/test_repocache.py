@@ -278,3 +278,40 @@ def test_a_commit_the_server_lacks_keeps_the_entry(upstream: Upstream, tmp_path:
     )
     assert upload_packs(upstream) == posts and cache.stats["filled"] == 1  # still served
     assert _git(ws.repo_path, "rev-parse", "HEAD") == head
+
+
+def test_a_hit_spawns_no_git_in_the_cache_and_a_lowered_bound_still_applies(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """The commit's ref tells a hit without `git cat-file` (one process less per job); a
+    hit walks no entries for eviction, except the first lease of a process (a bound lowered
+    since the cache was filled is enforced then)."""
+    calls = tmp_path / "git-calls"
+    wrapper = tmp_path / "bin"
+    wrapper.mkdir()
+    real_git = subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()
+    (wrapper / "git").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real_git} "$@"\n')
+    (wrapper / "git").chmod(0o755)
+    env = {"PATH": f"{wrapper}:{os.environ['PATH']}"}
+    head = upstream.commits[1]
+    cache = RepoCache(tmp_path / "cache", 1 << 30, env)
+    asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    calls.unlink()
+    ws, _ = asyncio.run(
+        fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
+    )
+    assert cache.stats["hits"] == 1
+    assert not calls.exists()  # no git process in the cache for a hit
+    assert _git(ws.repo_path, "rev-parse", "HEAD") == head
+    # A commit the cache has no ref for is still looked up (and then fetched).
+    first = upstream.commits[0]
+    asyncio.run(fetch(job(first, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    assert "cat-file" in calls.read_text() and cache.stats["updated"] == 1
+    # A new process with a bound below the entry's size evicts on its first lease, a hit.
+    small = RepoCache(tmp_path / "cache", 1, env)
+    ws, _ = asyncio.run(
+        fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=small)
+    )
+    assert small.stats["hits"] == 1 and small.stats["evicted"] == 1
+    assert _git(ws.repo_path, "rev-parse", "HEAD") == head
+    assert not small.entry(REPO).path.exists()

@@ -484,8 +484,12 @@ def test_fetch_through_sandbox_frontend(
     assert job.token not in config and sandbox.token not in config
 
 
-def test_proxies_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loading the CA bundle cost 15-25 ms before every job's first git command; now once."""
+@pytest.mark.parametrize(("scheme", "bundle_loads"), [("https", 1), ("http", 0)])
+def test_proxies_share_one_tls_context(
+    monkeypatch: pytest.MonkeyPatch, scheme: str, bundle_loads: int
+) -> None:
+    """Loading the CA bundle cost 15-25 ms before every job's first git command; now once,
+    and never for a plain http frontend."""
     import ssl
 
     from executor.workspace import gitproxy
@@ -504,9 +508,12 @@ def test_proxies_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         for _ in range(3):
             async with git_proxy(
-                job, frontend_url="http://127.0.0.1:9", executor_name=EXECUTOR, executor_token=""
+                job,
+                frontend_url=f"{scheme}://127.0.0.1:9",
+                executor_name=EXECUTOR,
+                executor_token="",
             ):
                 pass
 
     asyncio.run(main())
-    assert len(loads) == 1
+    assert len(loads) == bundle_loads
