@@ -44,9 +44,8 @@ def test_idle_daemon_loads_only_what_its_configuration_needs(
     daemon_factory: Any,
 ) -> None:
     """A daemon that has connected and swept once (the janitor starts after the first answer
-    from the frontend) imported neither trio (httpcore looks for it), pydantic-settings,
-    docker-py (the listing goes through `runtime.engine`) nor the batch engine
-    (`bench.idle`)."""
+    from the frontend) imported neither trio (httpcore looks for it), pydantic-settings nor
+    the batch engine (`bench.idle`)."""
     root: Path = daemon_factory.workspace_root
     dead_lock = root / ".executor-gone-daemon.lock"
     dead_lock.write_text("1\n")  # unlocked: the first sweep removes it, after its listing
@@ -59,7 +58,7 @@ def test_idle_daemon_loads_only_what_its_configuration_needs(
     }
     assert "httpcore._synchronization" in names  # the module that would have imported trio
     assert "executor.runtime.janitor" in names
-    heavy = ("trio", "pydantic_settings", "dotenv", "docker", "requests", "executor.batch")
+    heavy = ("trio", "pydantic_settings", "dotenv", "executor.batch")
     # A package marked absent still logs one line (the failed attempt); loaded, its submodules.
     loaded = sorted(n for n in names if n.startswith(tuple(f"{h}." for h in heavy)))
     assert loaded == []

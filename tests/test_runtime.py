@@ -32,7 +32,6 @@ from executor.runtime.argv import (
     script_name,
 )
 from executor.runtime.auth import write_docker_auth_config
-from executor.runtime.engine import EngineAPI
 from executor.runtime.stream import pump_lines
 
 TAIL = ["--entrypoint", "/bin/sh", "some-image", "/data/.sourcegraph-executor/some/path"]
@@ -307,31 +306,6 @@ def test_container_name_and_labels() -> None:
         LABEL_HOST: "h",
     }
     assert LABEL_LOCK not in container_labels(executor_name="e", job_id=5, host="h")
-
-
-@pytest.mark.parametrize(
-    ("docker_host", "where"),
-    [
-        (None, ("/var/run/docker.sock", "http://docker")),
-        ("", ("/var/run/docker.sock", "http://docker")),
-        ("unix:///run/user/1000/docker.sock", ("/run/user/1000/docker.sock", "http://docker")),
-        ("tcp://127.0.0.1:2375", (None, "http://127.0.0.1:2375")),
-        ("tcp://engine.internal", (None, "http://engine.internal:2375")),
-        ("tcp://[::1]:2380", (None, "http://[::1]:2380")),
-        ("ssh://me@engine", None),
-        ("npipe:////./pipe/docker_engine", None),
-    ],
-)
-def test_engine_api_speaks_unix_and_tcp_and_leaves_the_rest_to_docker_py(
-    docker_host: str | None, where: tuple[str | None, str] | None
-) -> None:
-    env = {} if docker_host is None else {"DOCKER_HOST": docker_host}
-    engine = EngineAPI.from_env(env)
-    if where is None:
-        assert engine is None
-    else:
-        assert engine is not None
-        assert (engine.socket_path, engine.base_url) == where
 
 
 def test_forwarded_env_keeps_only_four_variables() -> None:

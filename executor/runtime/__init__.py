@@ -9,7 +9,6 @@ Modules:
 * `stream`: pumping a child's output into an `OutputSink` with bounded memory;
 * `auth`: the per-job Docker client config (registry credentials) outside every mount;
 * `docker`: `DockerRuntime`, the implementation;
-* `engine`: the Engine API calls for inspection and cleanup (list, remove, image present);
 * `rootclean`: removing root-owned files a step left, through a short cleanup container;
 * `janitor`: removing what a dead daemon left (containers, workspaces, config dirs).
 

@@ -12,14 +12,14 @@ Two ways of talking to Docker, each where it fits:
   `docker rm -f`, `docker container inspect`), so the argv is Sourcegraph's byte for byte and the
   cleanup goes through the same binary, `--config` and environment (`DOCKER_HOST`, CLI contexts)
   as the run it undoes: it cannot address a different engine.
-* Inspection and cleanup (`list_containers`, `remove_container`, `image_exists`: the
-  janitor's sweeps and the root cleanup's image choice) talk to the **Engine API** directly:
-  structured results and errors (404, 409 "in progress") instead of parsing CLI text. For a
-  `DOCKER_HOST` that is a Unix socket (the default) or `tcp://`, with the daemon's own HTTP
-  client (`executor.runtime.engine`), so an idle daemon never loads docker-py (with requests
-  and urllib3: ~90 modules and ~6 MiB, `bench.idle`); for any other scheme (`ssh://`) with
-  the **docker SDK (docker-py)**, imported when first used; it is blocking, so each of its
-  calls runs in `asyncio.to_thread`, off the event loop.
+* The janitor's listing (`list_containers`) is `docker ps -a -q` with label filters, then
+  `docker container inspect` (JSON) only when something matched: one short process a sweep,
+  and an idle daemon never loads docker-py (with requests and urllib3, a quarter of its
+  modules and ~6 MiB; found by `bench.idle`'s import count).
+* Removal and image checks (`remove_container`, `image_exists`) use the **docker SDK
+  (docker-py)**, imported when first used. It talks to the Engine API socket directly:
+  structured results and errors (`NotFound`, 409 "in progress") instead of parsing CLI text.
+  docker-py is blocking, so every call runs in `asyncio.to_thread`, off the event loop.
 
 Cancellation reaches the container. Sourcegraph's executor only killed the CLI, which leaves a
 `docker run` container running. Here, when the task awaiting `run` is cancelled (job cancel,
@@ -49,7 +49,6 @@ from executor.runtime.argv import (
     DockerOptions,
     docker_argv,
 )
-from executor.runtime.engine import EngineAPI
 from executor.runtime.stream import READ_CHUNK, OutputSink, pump
 
 __all__ = ["DockerRuntime"]
@@ -65,13 +64,13 @@ def _sdk(name: str = "") -> Any:
     """docker-py (`docker`, or its submodule `name`), imported when first used.
 
     docker-py pulls in requests and urllib3: a quarter of an idle daemon's modules, needed
-    only for a `DOCKER_HOST` that `EngineAPI` does not speak.
+    only once a container is inspected or removed (the janitor's sweeps, a cancel).
     """
     return importlib.import_module(f"docker.{name}" if name else "docker")
 
 
 class DockerRuntime:
-    """Runs steps with the docker CLI; inspects and cleans up through the Engine API."""
+    """Runs steps with the docker CLI; inspects and cleans up with docker-py."""
 
     def __init__(
         self,
@@ -82,13 +81,11 @@ class DockerRuntime:
         docker_bin: str = "docker",
         on_cancel_latency: Callable[[float], None] | None = None,
         verify_timeout: float = 15.0,
-        sdk: bool = False,
     ) -> None:
         """`env` is filtered to `FORWARDED_ENV_VARS`; the daemon's own environment is never used.
 
         `stop_timeout` is the grace between `docker stop`'s SIGTERM and its SIGKILL;
         `verify_timeout` bounds how long a cancel waits for the container to disappear.
-        `sdk` uses docker-py for inspection and cleanup even where `EngineAPI` could (tests).
         """
         self.executor_name = executor_name
         self.stop_timeout = stop_timeout
@@ -98,7 +95,6 @@ class DockerRuntime:
         #: Seconds the last cancel took from `docker stop` until the container was gone.
         self.last_cancel_latency: float | None = None
         self._env = forwarded_env(env)
-        self._engine = None if sdk else EngineAPI.from_env(self._env)
         self._client: Any = None
 
     # --- running a step -------------------------------------------------------------------------
@@ -201,12 +197,10 @@ class DockerRuntime:
             return -1, f"docker {args[0]} timed out after {timeout}s"
         return proc.returncode or 0, out.decode("utf-8", errors="replace")
 
-    # --- inspection and cleanup (the Engine API, or docker-py) -----------------------------------
+    # --- inspection and cleanup (docker-py) -----------------------------------------------------
 
     async def remove_container(self, name: str) -> bool:
         """Force-remove a container; False if it did not exist (or is already being removed)."""
-        if self._engine is not None:
-            return await self._engine.remove(name)
 
         def remove() -> bool:
             errors = _sdk("errors")
@@ -223,9 +217,11 @@ class DockerRuntime:
         return await asyncio.to_thread(remove)
 
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        """All containers, running or not, that carry every label in `labels`."""
-        if self._engine is not None:
-            return [_info(c) for c in await self._engine.containers(labels)]
+        """All containers, running or not, that carry every label in `labels`.
+
+        With docker-py, as all inspection and cleanup (no CLI text to parse). The janitor's
+        first sweep, at start, loads it: later jobs never grow the daemon by an import.
+        """
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
 
         def listing() -> list[ContainerInfo]:
@@ -236,8 +232,6 @@ class DockerRuntime:
 
     async def image_exists(self, image: str) -> bool:
         """Whether `image` is present locally (nothing is pulled)."""
-        if self._engine is not None:
-            return await self._engine.image_exists(image)
 
         def exists() -> bool:
             errors = _sdk("errors")

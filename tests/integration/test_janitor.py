@@ -369,12 +369,11 @@ def _open_sockets() -> int:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("sdk", [False, True], ids=["engine-api", "docker-py"])
-def test_sweeps_do_not_pile_up_engine_connections(host: Host, sdk: bool) -> None:
+def test_sweeps_do_not_pile_up_engine_connections(host: Host) -> None:
     """docker-py keeps one connection per distinct URL (up to 25) unless told otherwise: each
     container the janitor looked up by ID left a socket open (`bench.soak` saw the daemon's
-    descriptors creep up). The Engine API client closes each call's connection."""
-    runtime = DockerRuntime(executor_name="exec-sockets", env=host.engine.env, sdk=sdk)
+    descriptors creep up)."""
+    runtime = DockerRuntime(executor_name="exec-sockets", env=host.engine.env)
 
     async def lookups() -> tuple[int, int]:
         await runtime.list_containers({"executor.host": host.host})
