@@ -8,8 +8,13 @@ Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_clien
         |
         +--any signal--> exit 1 (as Sourcegraph: the frontend never answered)
 
-Exit codes: 0 after a clean stop or drain, 128 + the signal (143 for SIGTERM) when a signal came
-before the frontend first answered.
+Exit codes: 0 after a clean stop or drain, 2 when the Kubernetes runtime cannot start (no API
+server, a kubeconfig that does not load, a namespace that does not exist: the message names the
+setting), 128 + the signal (143 for SIGTERM) when a signal came before the frontend first
+answered.
+
+The runtime is `settings.runtime` (`executor.config.kubernetes.select_runtime`): Docker, or
+Kubernetes (`_kubernetes`, whose modules and client library are imported only then).
 """
 
 from __future__ import annotations
@@ -19,26 +24,28 @@ import json
 import signal
 import socket
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from executor import __version__
 from executor.apiclient.queue import QueueClient
 from executor.config.settings import Settings, no_effect
+from executor.errors import ConfigError
 from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
 from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
 from executor.run.mirror import mirror_warnings
 from executor.run.scrape import ExporterScraper, sources_from_env
-from executor.runtime import Runtime, forwarded_env
+from executor.runtime import JobRuntime, Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
-from executor.runtime.janitor import Janitor, hold_liveness_lock
+from executor.runtime.janitor import Janitor, JanitorCounters, hold_liveness_lock
 from executor.runtime.rootclean import RootCleaner
 from executor.wire import CliStep, Job
 from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
@@ -140,6 +147,14 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     for warning in mirror_warnings(settings.docker_registry_mirror_url, host.env):
         log.warning(warning)
     metrics = Metrics()
+    kubernetes: tuple[JobRuntime, _Sweeper, Callable[[], Awaitable[None]]] | None = None
+    if settings.runtime == "kubernetes":
+        try:
+            kubernetes = await _kubernetes(settings, host, environ, metrics)
+        except ConfigError as err:
+            log.error("invalid configuration", error=str(err))
+            lock.release()
+            return 2
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
     exporters = ExporterScraper(sources_from_env(environ))
@@ -159,9 +174,12 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         lock_path=host.lock_path,
         image=settings.cleanup_image,
     )
-    handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics)
+    job_runtime = kubernetes[0] if kubernetes else None
+    handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics, job_runtime)
     worker = _worker(settings, client, handler, metrics, host)
-    janitor = _janitor(settings, host, runtime, worker, root_cleaner)
+    janitor = (
+        kubernetes[1] if kubernetes else _janitor(settings, host, runtime, worker, root_cleaner)
+    )
     totals = janitor.counters
     metrics.watch_janitor(
         lambda: (totals.containers_removed, totals.workspaces_removed, totals.errors)
@@ -172,6 +190,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         queues=settings.queues,
         version=__version__,
         maxJobs=settings.maximum_num_jobs,
+        runtime=settings.runtime,
     )
     health = HealthServer(worker.health)
     signals = _Signals(worker, asyncio.current_task())
@@ -197,6 +216,8 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     finally:
         await health.close()
         await client.aclose()
+        if kubernetes is not None:
+            await kubernetes[2]()
         lock.release()
     log.info("executor stopped", **worker.counts)
     return 0
@@ -244,6 +265,7 @@ def _handler(
     docker: DockerOptions,
     root_cleaner: RootCleaner,
     metrics: Metrics,
+    job_runtime: JobRuntime | None = None,
 ) -> JobHandler:
     options = HandlerOptions(
         workspace_root=host.workspace_root,
@@ -267,6 +289,7 @@ def _handler(
         cli_steps=_batch_runner(runtime, docker, host),
         observe_command=metrics.observe_command,
         root_cleaner=root_cleaner,
+        job_runtime=job_runtime,
     )
 
 
@@ -303,6 +326,56 @@ def _janitor(
         unowned_grace=unowned_grace(settings.maximum_runtime_per_job),
         remove_workspace=lambda path, job: root_cleaner.remove_workspace(path, job_id=job),
     )
+
+
+class _Sweeper(Protocol):
+    """A janitor: `counters` and a sweep loop (`runtime.janitor`, `runtime.kubernetes.janitor`)."""
+
+    counters: JanitorCounters
+
+    async def run_forever(self) -> None: ...
+
+
+async def _kubernetes(
+    settings: Settings, host: _Host, environ: Mapping[str, str], metrics: Metrics
+) -> tuple[JobRuntime, _Sweeper, Callable[[], Awaitable[None]]]:
+    """The Kubernetes runtime, its janitor and the client's `close`; `ConfigError` when the
+    cluster cannot be used."""
+    from executor.runtime.kubernetes.access import start_problems
+    from executor.runtime.kubernetes.client import KubeClient
+    from executor.runtime.kubernetes.janitor import KubernetesJanitor
+    from executor.runtime.kubernetes.runner import KubernetesRuntime
+
+    kube = await KubeClient.connect(settings.kubernetes, environ)
+    problems = await start_problems(kube)
+    if problems:
+        await kube.close()
+        raise ConfigError(problems)
+    runtime = KubernetesRuntime(
+        kube,
+        settings.kubernetes,
+        executor_name=host.name,
+        host=host.label,
+        lock_path=host.lock_path,
+        frontend_url=settings.frontend_url,
+        queue=settings.queues[0],
+        on_cancel_latency=metrics.cancel_latency.observe,
+    )
+    janitor = KubernetesJanitor(
+        kube,
+        executor_name=host.name,
+        host=host.label,
+        live_jobs=lambda: set(runtime.live),
+        interval=settings.cleanup_task_interval,
+        keep_jobs=settings.kubernetes.keep_jobs,
+    )
+    log.info(
+        "kubernetes runtime",
+        apiServer=kube.api.configuration.host,
+        source=kube.source,
+        namespace=kube.namespace,
+    )
+    return runtime, janitor, kube.close
 
 
 def _batch_runner(runtime: Runtime, docker: DockerOptions, host: _Host) -> CliStepRunner:

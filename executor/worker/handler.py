@@ -24,7 +24,7 @@ import structlog
 
 from executor.errors import JobError, LogFlushFailed, StepFailed, WorkspaceError
 from executor.logstream.logger import ExecutionLogger, LogEntryHandle, LogSink, Redactor
-from executor.runtime import Runtime
+from executor.runtime import JobRuntime, Runtime, WorkspaceFile
 from executor.runtime.argv import (
     ContainerSpec,
     DockerOptions,
@@ -35,7 +35,7 @@ from executor.runtime.argv import (
     script_name,
 )
 from executor.runtime.auth import write_docker_auth_config
-from executor.wire import CliStep, Job
+from executor.wire import ZERO_TIME, CliStep, Job
 from executor.workspace.clone import (
     SCRIPTS_DIR,
     FilesClient,
@@ -110,8 +110,11 @@ class JobHandler:
         cli_steps: CliStepRunner | None = None,
         observe_command: Callable[[str, float, bool], None] | None = None,
         root_cleaner: RootCleaner | None = None,
+        job_runtime: JobRuntime | None = None,
     ) -> None:
+        """With `job_runtime` (Kubernetes), every job runs there, repository fetch included."""
         self._runtime = runtime
+        self._job_runtime = job_runtime
         self._sink = sink
         self._files = files
         self._opts = options
@@ -140,6 +143,9 @@ class JobHandler:
             (script_name(job.id, i, job.repository_name, job.commit), script_content(s.commands))
             for i, s in enumerate(job.docker_steps)
         ]
+        if self._job_runtime is not None:
+            await self._run_elsewhere(self._job_runtime, job, logger, scripts)
+            return
         opts.workspace_root.mkdir(parents=True, exist_ok=True)
         workspace = await prepare_workspace(
             job,
@@ -171,6 +177,30 @@ class JobHandler:
         await self._docker_steps(job, workspace, logger, [n for n, _ in scripts], config_dir)
         for index, step in enumerate(job.cli_steps):
             await self._cli_step(job, workspace, logger, index, step, config_dir)
+
+    async def _run_elsewhere(
+        self,
+        runtime: JobRuntime,
+        job: Job,
+        logger: ExecutionLogger,
+        scripts: list[tuple[str, str]],
+    ) -> None:
+        """The whole job in the job runtime: files (fetched here when stored) and scripts go
+        with it; no host workspace. `cliSteps` need Docker beside the executor."""
+        if job.cli_steps:
+            raise JobError(
+                "cliSteps (src batch exec) need Docker on the executor's host, which the "
+                "Kubernetes runtime has not; run batch changes as native (V2) jobs",
+                step_key=f"step.src.{job.cli_steps[0].key or 0}",
+            )
+        files = []
+        for path, spec in job.files.items():
+            content = spec.content
+            if spec.bucket and spec.key:
+                content = await self._files.get_file(job, spec.bucket, spec.key)
+            modified = None if spec.modified_at == ZERO_TIME else spec.modified_at.timestamp()
+            files.append(WorkspaceFile(path, content, modified))
+        await runtime.run_job(job, files, scripts, logger)
 
     async def _docker_steps(
         self,
