@@ -22,9 +22,11 @@ ALLOWED: dict[str, set[str]] = {
         "executor.errors",
         "executor.config.goparse",
         "executor.config.ranges",
+        "executor.config.kubernetes",
         "executor.redaction",
     },
     "executor.config.ranges": {"executor.config.goparse"},
+    "executor.config.kubernetes": {"executor.config.goparse"},
     "executor.config.goparse": set(),
     "executor.wire": {
         "executor.wire.base",

@@ -14,3 +14,5 @@ Modules, from pure to talking:
 Importing this package imports none of them: `executor.run.serve` loads `runner` (and so the
 client library) only when the Kubernetes runtime is selected.
 """
+
+__all__: list[str] = []
