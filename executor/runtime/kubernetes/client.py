@@ -34,6 +34,8 @@ __all__ = ["ApiException", "KubeClient", "api_reason"]
 
 _CONFIG_VARIABLE = "EXECUTOR_KUBERNETES_CONFIG_PATH"
 _REQUEST_TIMEOUT = 30.0
+#: Every call but the followed log and the watch (which last) gives up after this.
+_TIMEOUT: dict[str, Any] = {"_request_timeout": _REQUEST_TIMEOUT}
 
 
 def api_reason(err: BaseException) -> str:
@@ -105,6 +107,7 @@ class KubeClient:
     async def create(self, kind: str, body: Any, *, dry_run: bool = False) -> None:
         """Create a `Job`, `Secret` or `PersistentVolumeClaim` in the namespace."""
         extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        extra["_request_timeout"] = _REQUEST_TIMEOUT
         ns = self.namespace
         if kind == "Job":
             await self.batch.create_namespaced_job(ns, body, **extra)
@@ -119,11 +122,13 @@ class KubeClient:
         body: Any = {"propagationPolicy": "Foreground" if kind == "Job" else "Background"}
         try:
             if kind == "Job":
-                await self.batch.delete_namespaced_job(name, ns, body=body)
+                await self.batch.delete_namespaced_job(name, ns, body=body, **_TIMEOUT)
             elif kind == "Secret":
-                await self.core.delete_namespaced_secret(name, ns, body=body)
+                await self.core.delete_namespaced_secret(name, ns, body=body, **_TIMEOUT)
             else:
-                await self.core.delete_namespaced_persistent_volume_claim(name, ns, body=body)
+                await self.core.delete_namespaced_persistent_volume_claim(
+                    name, ns, body=body, **_TIMEOUT
+                )
         except ApiException as err:
             if err.status == 404:
                 return False
@@ -134,11 +139,11 @@ class KubeClient:
         ns = self.namespace
         try:
             if kind == "Job":
-                await self.batch.read_namespaced_job(name, ns)
+                await self.batch.read_namespaced_job(name, ns, **_TIMEOUT)
             elif kind == "Secret":
-                await self.core.read_namespaced_secret(name, ns)
+                await self.core.read_namespaced_secret(name, ns, **_TIMEOUT)
             else:
-                await self.core.read_namespaced_persistent_volume_claim(name, ns)
+                await self.core.read_namespaced_persistent_volume_claim(name, ns, **_TIMEOUT)
         except ApiException as err:
             if err.status == 404:
                 return False
@@ -150,19 +155,19 @@ class KubeClient:
         ns = self.namespace
         found: Any
         if kind == "Job":
-            found = await self.batch.list_namespaced_job(ns, label_selector=selector)
+            found = await self.batch.list_namespaced_job(ns, label_selector=selector, **_TIMEOUT)
         elif kind == "Secret":
-            found = await self.core.list_namespaced_secret(ns, label_selector=selector)
+            found = await self.core.list_namespaced_secret(ns, label_selector=selector, **_TIMEOUT)
         else:
             found = await self.core.list_namespaced_persistent_volume_claim(
-                ns, label_selector=selector
+                ns, label_selector=selector, **_TIMEOUT
             )
         return [item.metadata for item in found.items]
 
     async def job_pods(self, job_name: str) -> tuple[list[Any], str]:
         """The pods of a Job (`job-name=<name>`) and the list's resource version."""
         found = await self.core.list_namespaced_pod(
-            self.namespace, label_selector=f"job-name={job_name}"
+            self.namespace, label_selector=f"job-name={job_name}", **_TIMEOUT
         )
         return list(found.items), str(found.metadata.resource_version or "")
 

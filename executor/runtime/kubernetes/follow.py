@@ -168,7 +168,7 @@ async def follow_container(
         try:
             while data := await response.content.read(_READ):
                 lines.feed(data)
-        except (TimeoutError, OSError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - aiohttp's payload errors too: reopen
             _log.info("log stream cut; reopening", error=str(err)[:200])
         finally:
             lines.close()

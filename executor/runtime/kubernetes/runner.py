@@ -344,9 +344,10 @@ class KubernetesRuntime:
                     view.set(serialize(pods[-1]))
                 async for event in self.kube.watch_job_pods(job_name, version):
                     kind = event.get("type")
-                    obj = event.get("object")
-                    if kind in ("ADDED", "MODIFIED", "DELETED") and not isinstance(obj, dict):
-                        view.set(serialize(obj), deleted=kind == "DELETED")
+                    if kind in ("ADDED", "MODIFIED", "DELETED"):
+                        raw = event.get("raw_object")
+                        pod = raw if isinstance(raw, dict) else serialize(event.get("object"))
+                        view.set(pod, deleted=kind == "DELETED")
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - a watch may end in many ways: re-list

@@ -24,6 +24,8 @@ Ours, on purpose:
 * Labels: `app.kubernetes.io/managed-by=sourcegraph-executor`, the executor (`…/executor`: the
   executor name, hashed to fit a label) and the job (`…/job`: its record UID); annotations carry
   them in full, with the host and the owner's liveness-lock path (for the janitor).
+* `terminationGracePeriodSeconds: 5` (a cancelled pod goes in seconds, not 30), no
+  service-account token in the pod, no service links.
 * `securityContext` from `KUBERNETES_RUN_AS_USER`/`_GROUP`/`KUBERNETES_FS_GROUP` (Sourcegraph's
   stored single-pod builder sets none; its legacy builder did), `hostNetwork`
   (`KUBERNETES_JOB_HOST_NETWORK`), `imagePullPolicy` (`KUBERNETES_IMAGE_PULL_POLICY`).
@@ -77,6 +79,9 @@ LABEL_JOB = "executor.sourcegraph.com/job"
 ANNOTATION_EXECUTOR = "executor.sourcegraph.com/executor-name"
 ANNOTATION_HOST = "executor.sourcegraph.com/host"
 ANNOTATION_LOCK = "executor.sourcegraph.com/lock"
+#: Seconds between a pod's SIGTERM and SIGKILL when it is deleted (a cancel): its PID 1 is
+#: `sh -c`, which ignores SIGTERM, so Kubernetes's default 30 s would only delay the cancel.
+TERMINATION_GRACE = 5
 #: What a Secret may hold (the API server refuses more than 1 MiB of data); room for the token.
 SECRET_LIMIT = 1024 * 1024 - 16 * 1024
 
@@ -393,6 +398,7 @@ def build_job(plan: JobPlan, settings: KubernetesSettings) -> dict[str, Any]:
         "containers": [main],
         "volumes": volumes,
         "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE,
         "enableServiceLinks": False,
     }
     optional: dict[str, Any] = {
