@@ -290,3 +290,52 @@ def test_janitor_rule() -> None:
     assert is_orphan(other, {}, executor_name="me", host="h", live=set(), alive=dead)
     assert not is_orphan(other, {}, executor_name="me", host="h", live=set(), alive=alive)
     assert not is_orphan(other, {}, executor_name="me", host="elsewhere", live=set(), alive=dead)
+
+
+class _CutStream:
+    """FAKE (a fault that cannot be produced on demand for real): a followed `pods/log` stream
+    that an idle timeout or an API server restart ends while the container still runs."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.content = self
+        self.released = False
+
+    async def read(self, size: int) -> bytes:
+        chunk, self._data = self._data[:size], self._data[size:]
+        return chunk
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_a_cut_stream_is_reopened_until_the_container_terminated() -> None:
+    import asyncio
+
+    from executor.runtime.kubernetes.follow import follow_container
+
+    stamp = "2026-12-03T14:00:0{}Z"
+    first = f"{stamp.format(1)} one\n{stamp.format(2)} two\n".encode()
+    # The reopened stream starts earlier (sinceSeconds) and repeats what was seen.
+    second = f"{stamp.format(1)} one\n{stamp.format(2)} two\n{stamp.format(3)} three\n".encode()
+    streams = [_CutStream(first), _CutStream(second)]
+    opened: list[int | None] = []
+    done = {"terminated": False}
+
+    async def open_log(since: int | None) -> _CutStream:
+        opened.append(since)
+        stream = streams[len(opened) - 1]
+        if len(opened) == 2:
+            done["terminated"] = True  # the container ended while the second stream was read
+        return stream
+
+    async def changed(timeout: float) -> None:
+        await asyncio.sleep(0)
+
+    sink = Sink()
+    asyncio.run(
+        follow_container(open_log, sink, terminated=lambda: done["terminated"], changed=changed)
+    )
+    assert sink.text == b"one\ntwo\nthree\n"
+    assert opened[0] is None and isinstance(opened[1], int) and opened[1] >= 1
+    assert all(s.released for s in streams)
