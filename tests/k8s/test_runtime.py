@@ -227,3 +227,26 @@ def test_a_wrong_kubeconfig_refuses_start(
         daemon = start(plain={"EXECUTOR_KUBERNETES_CONFIG_PATH": str(path)})
         assert daemon.wait(120) == 2, daemon.log_text[-2000:]
         assert "EXECUTOR_KUBERNETES_CONFIG_PATH" in daemon.log_text, daemon.log_text[-2000:]
+
+
+def test_twenty_jobs_with_four_slots(
+    start: Callable[..., Any], box: Any, k8s_cluster: K8sCluster, namespace: str
+) -> None:
+    start(maximum_num_jobs="4")
+    ids = [job(box, step(f"echo job {i}", key="only")) for i in range(20)]
+    most = 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        jobs = k8s_cluster.run(
+            "get", "jobs", "-n", namespace, "-l", "app.kubernetes.io/managed-by", "-o", "name"
+        ).stdout.split()
+        most = max(most, len(jobs))
+        if all(box.job(i)["state"] in FINAL for i in ids):
+            break
+        time.sleep(0.5)
+    states = [box.job(i)["state"] for i in ids]
+    assert states == ["completed"] * 20, states
+    assert 1 <= most <= 4
+    for i, job_id in enumerate(ids):
+        assert f"stdout: job {i}" in logs(box, job_id)["step.kubernetes.only"]["out"]
+    assert nothing_left(k8s_cluster, namespace) == []
