@@ -269,7 +269,7 @@ class KubernetesRuntime:
                         return
                     self._raise_failure(plan, pod, order, keys)
                 if view.deleted or (pod.get("metadata") or {}).get("deletionTimestamp"):
-                    if phase == "Pending":
+                    if not (pod.get("spec") or {}).get("nodeName"):
                         raise JobError("deleted by scheduler: pod could not be scheduled")
                     raise JobError(f"pod {pod_name} was deleted before the job ended")
                 problem = start_problem(
@@ -319,6 +319,10 @@ class KubernetesRuntime:
         if failure.container:
             key = keys.get(failure.container, failure.container)
             why = f" ({failure.reason})" if failure.reason not in ("", "Error") else ""
+            if failure.exit_code == 137 and failure.reason != "OOMKilled":
+                # Some kernels and engines (cgroup v1 in a VM) never report OOMKilled.
+                limit = self.settings.resource_limit_memory
+                why = f" (SIGKILL: out of memory? the memory limit is {limit})"
             raise StepFailed(
                 f'running command "{key}": command failed with exit code {failure.exit_code}{why}',
                 exit_code=failure.exit_code,

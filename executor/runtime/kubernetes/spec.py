@@ -420,8 +420,9 @@ def build_job(plan: JobPlan, settings: KubernetesSettings) -> dict[str, Any]:
         "kind": "Job",
         "metadata": _meta(plan, plan.name, settings.job_annotations),
         "spec": {
+            # The deadline is the pod's (as Sourcegraph's): the kubelet fails the pod with
+            # reason DeadlineExceeded. A Job-level one would delete the pod without a reason.
             "backoffLimit": 0,
-            "activeDeadlineSeconds": settings.job_deadline,
             "template": {"metadata": template_meta, "spec": pod},
         },
     }
