@@ -81,7 +81,7 @@ class KubeClient:
             else:
                 config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
                 source = "in-cluster"
-        except (config.ConfigException, OSError, ValueError, TypeError, KeyError) as err:
+        except Exception as err:  # noqa: BLE001 - YAML, file and config errors alike
             where = f"{_CONFIG_VARIABLE}={path}" if path else f"{_CONFIG_VARIABLE} (unset)"
             raise ConfigError([f"{where}: cannot load a Kubernetes configuration: {err}"]) from None
         api = client.ApiClient(configuration)
