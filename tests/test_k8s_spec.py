@@ -339,3 +339,27 @@ def test_a_cut_stream_is_reopened_until_the_container_terminated() -> None:
     assert sink.text == b"one\ntwo\nthree\n"
     assert opened[0] is None and isinstance(opened[1], int) and opened[1] >= 1
     assert all(s.released for s in streams)
+
+
+def test_step_command_keeps_the_exit_code_and_passes_sigterm(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    scripts = tmp_path / "job" / ".sourcegraph-executor"
+    scripts.mkdir(parents=True)
+    (tmp_path / "job" / "nextIndex.sh").write_text(spec.NEXT_INDEX_SCRIPT)
+    (tmp_path / "job" / "nextIndex.sh").chmod(0o755)
+    (scripts / "exit.sh").write_text("exit 7\n")
+    (scripts / "sleep.sh").write_text("sleep 600\n")
+
+    def command(script: str) -> str:
+        text = spec.step_command(spec.StepPlan("k", "k", "c", "img", script))
+        return text.replace("/job", str(tmp_path / "job"))
+
+    assert subprocess.run(["sh", "-c", command("exit.sh")], check=False).returncode == 7
+    proc = subprocess.Popen(["sh", "-c", command("sleep.sh")])
+    time.sleep(1.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 143
+    assert time.monotonic() - started < 30

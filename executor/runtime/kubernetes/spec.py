@@ -285,12 +285,23 @@ def setup_script(plan: JobPlan, settings: KubernetesSettings) -> str:
 
 
 def step_command(step: StepPlan) -> str:
+    """`sh -c` for a step: the skip protocol, then the script as a child that SIGTERM reaches.
+
+    The container's PID 1 is this shell, and a PID 1 without a handler ignores SIGTERM: the
+    trap passes it on (as `docker run --init` does for Docker steps), so a deleted pod's step
+    stops at once instead of at the end of the grace period. The exit code is the script's.
+    """
     workdir = f"{JOB_MOUNT_PATH}/{step.dir}".rstrip("/") if step.dir else JOB_MOUNT_PATH
     skip = shlex.quote(f"{workdir}/skip.json")
     script = shlex.quote(f"{JOB_MOUNT_PATH}/{SCRIPTS_DIR}/{step.script}")
+    run = (
+        f"/bin/sh {script} & child=$!; trap 'kill -TERM $child 2>/dev/null' TERM; "
+        "wait $child; code=$?; "
+        "while kill -0 $child 2>/dev/null; do wait $child; code=$?; done; exit $code"
+    )
     return (
         f'if [ "$({JOB_MOUNT_PATH}/nextIndex.sh {skip} {shlex.quote(step.raw_key)})" != skip ];'
-        f" then /bin/sh {script}; fi"
+        f" then {run}; fi"
     )
 
 
