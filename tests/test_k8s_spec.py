@@ -87,7 +87,11 @@ def test_job_shape() -> None:
     step = pod["initContainers"][1]
     assert step["workingDir"] == "/job"
     assert pod["initContainers"][2]["workingDir"] == "/job/sub"
-    assert step["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "x=y"}]
+    assert step["env"] == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "x=y"},
+        {"name": "EXECUTOR_ADD_SAFE", "value": "false"},
+    ]
     assert step["resources"] == {"limits": {"memory": "12Gi"}, "requests": {"memory": "12Gi"}}
     assert "hostNetwork" not in pod and pod["securityContext"] == {"fsGroup": 1000}
     labels = job["metadata"]["labels"]

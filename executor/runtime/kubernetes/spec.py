@@ -399,6 +399,8 @@ def build_job(plan: JobPlan, settings: KubernetesSettings) -> dict[str, Any]:
         for pair in step.env:
             name, _, value = pair.partition("=")
             env.append({"name": name, "value": value})
+        # Sourcegraph's: one user across the pod, so the helper need not mark the checkout safe.
+        env.append({"name": "EXECUTOR_ADD_SAFE", "value": "false"})
         workdir = f"{JOB_MOUNT_PATH}/{step.dir}".rstrip("/") if step.dir else JOB_MOUNT_PATH
         init.append(container(step.container, step.image, step_command(step), workdir, env))
     main = container("main", settings.single_job_step_image, "echo complete", JOB_MOUNT_PATH, [])
