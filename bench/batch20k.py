@@ -84,7 +84,16 @@ def write_spec(where: Path, names: list[str]) -> Path:
 def apply(box: Bench, spec: Path, timeout_s: int) -> tuple[float, int, dict[str, Any]]:
     """`executor sandbox batch apply --wait --json`; (seconds, the CLI's max RSS kB, status)."""
     argv = [sys.executable, "-m", "executor", "sandbox", "batch", "apply", str(spec)]
-    argv += ["--wait", "--json", "--url", box.url, "--token", TOKEN, "--timeout", f"{timeout_s}s"]
+    argv += [
+        "--wait",
+        "--json",
+        "--url",
+        box.url,
+        "--token",
+        TOKEN,
+        "--wait-timeout",
+        f"{timeout_s}s",
+    ]
     out = box.scratch / "apply.out"
     err = box.scratch / "apply.err"
     start = time.perf_counter()

@@ -73,7 +73,7 @@ class StartEvents:
 def apply(box: Bench, spec: Path) -> tuple[float, dict[str, Any]]:
     """Run `executor sandbox batch apply --wait --json`; (seconds, final status)."""
     argv = [sys.executable, "-m", "executor", "sandbox", "batch", "apply", str(spec)]
-    argv += ["--wait", "--json", "--url", box.url, "--token", TOKEN, "--timeout", "10m"]
+    argv += ["--wait", "--json", "--url", box.url, "--token", TOKEN, "--wait-timeout", "10m"]
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start

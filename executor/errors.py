@@ -10,6 +10,7 @@
     └── JobError(job_id, step_key)  one job went wrong; its message becomes `errorMessage`
         ├── WorkspaceError          fetching the repository or writing job files failed
         ├── StepFailed(exit_code)   a step ended with a non-zero exit code
+        ├── DiskFull(phase, path)   the workspace filesystem ran out of space or inodes
         └── LogFlushFailed          the final log update did not reach the frontend
 
 Every job error is marked *errored* (retryable). Only the loop itself marks a job *failed*: when
@@ -29,6 +30,7 @@ __all__ = [
     "ApiUnauthorized",
     "ApiUnavailable",
     "ConfigError",
+    "DiskFull",
     "ExecutorError",
     "JobError",
     "LogFlushFailed",
@@ -119,3 +121,12 @@ class StepFailed(JobError):
 
 class LogFlushFailed(JobError):
     """The last update of a log entry could not be delivered."""
+
+
+class DiskFull(JobError):
+    """A job ran out of disk: `phase` is workspace, clone, files or step; `path` is where."""
+
+    def __init__(self, message: str, *, phase: str, path: str, step_key: str | None = None):
+        self.phase = phase
+        self.path = path
+        super().__init__(message, step_key=step_key)

@@ -90,6 +90,14 @@ class Metrics:
             ["queue", "outcome"],
             registry=r,
         )
+        # Ours: 1 while the worker does not dequeue because the workspace filesystem is below
+        # EXECUTOR_MIN_FREE_DISK. Sourcegraph's heartbeat has no field for it; this registry's
+        # exposition is the heartbeat's `prometheusMetrics`, so the frontend receives it there.
+        self.disk_pressure = Gauge(
+            "executor_disk_pressure",
+            "1 while dequeuing is paused: workspace filesystem below EXECUTOR_MIN_FREE_DISK.",
+            registry=r,
+        )
         self.cancel_latency = Histogram(
             "executor_cancel_latency_seconds",
             "From a cancel to its container being gone.",

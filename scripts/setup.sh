@@ -8,6 +8,11 @@ need=()
 command -v git >/dev/null || need+=(git)
 [[ -x /bin/busybox ]] || need+=(busybox-static)
 command -v docker >/dev/null || need+=(docker.io)
+# The egress firewall test builds network namespaces (tests/deploy/test_egress_firewall.py).
+command -v ip >/dev/null || need+=(iproute2)
+command -v iptables >/dev/null || need+=(iptables)
+# The registry-mirror test (tests/e2e/test_registry_mirror_e2e.py): the distribution registry.
+command -v docker-registry >/dev/null || need+=(docker-registry)
 # The web page's browser test (tests/integration/test_sandbox_web_browser.py).
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
 [[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)

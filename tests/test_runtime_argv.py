@@ -77,3 +77,33 @@ def test_cleanup_container_argv() -> None:
         "--entrypoint", "/bin/sh", "busybox", "-c", CLEANUP_COMMAND,
     ]  # fmt: skip
     assert CLEANUP_COMMAND == "rm -rf -- /data/..?* /data/.[!.]* /data/*"
+
+
+def test_step_network_setting_adds_network_in_its_place() -> None:
+    """EXECUTOR_STEP_NETWORK (`DockerOptions.network`): `--network N` right after `--user`,
+    before the hardening flags; a spec's own network (the cleanup container's `none`) wins."""
+    options = DockerOptions(network="executor-steps", pids_limit=5)
+    spec = replace(BASE, name="c", user="1:1")
+    assert docker_argv(spec, options)[3:13] == [
+        "--name", "c", "--user", "1:1", "--network", "executor-steps",
+        "--init", "--security-opt", "no-new-privileges", "--pids-limit",
+    ]  # fmt: skip
+    assert docker_argv(replace(spec, network="none"), options).count("--network") == 1
+    assert "none" in docker_argv(replace(spec, network="none"), options)
+    assert "executor-steps" not in docker_argv(replace(spec, network="none"), options)
+    cleanup = cleanup_spec("/root/workspace-7-a", image="busybox", name="c", labels={})
+    assert docker_argv(cleanup, options)[docker_argv(cleanup, options).index("--network") + 1] == (
+        "none"
+    )
+    # Unset: exactly Sourcegraph's argv, no --network at all.
+    assert "--network" not in docker_argv(BASE, PLAIN)
+
+
+def test_docker_config_dir_is_only_given_to_the_cli_never_mounted() -> None:
+    """The registry credentials directory goes to `docker --config`; no `-v`/`--mount` of the
+    step reaches it (it lives beside the workspaces, under the root no step sees)."""
+    spec = replace(BASE, workspace_dir="/root/workspace-1-x", docker_config_dir="/root/cfg-1")
+    argv = docker_argv(spec, DockerOptions(additional_mounts=["type=tmpfs,target=/t"]))
+    assert argv[:3] == ["docker", "--config", "/root/cfg-1"]
+    assert [a for a in argv[3:] if "/root/cfg-1" in a] == []
+    assert argv[argv.index("-v") + 1] == "/root/workspace-1-x:/data"

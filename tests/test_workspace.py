@@ -27,7 +27,7 @@ from executor.workspace.clone import (
     teardown_workspace,
 )
 from executor.workspace.files import FilesClient, TreeRemoval, remove_tree, write_files
-from executor.workspace.marker import OWNER_MARKER
+from executor.workspace.marker import marker_path
 
 
 @dataclass
@@ -147,7 +147,7 @@ def test_no_repo_files_scripts_marker_and_teardown(tmp_path: Path) -> None:
     ws, sink = _prepare(job, tmp_path, files=store, scripts=scripts)
     assert ws.path.parent == tmp_path.resolve() and ws.path.name.startswith("workspace-42-")
     assert ws.repo_path == ws.path and ws.scripts_dir == ws.path / SCRIPTS_DIR
-    assert json.loads((ws.path / OWNER_MARKER).read_text()) == {
+    assert json.loads(marker_path(ws.path).read_text()) == {
         "executor": "exec-1",
         "job": "42",
         "lock": "",
@@ -184,10 +184,11 @@ def test_no_repo_files_scripts_marker_and_teardown(tmp_path: Path) -> None:
         assert entry.exit_code == 0 and entry.command is None
         if keep:
             assert entry.out == f"Preserving workspace ({ws.path}) as per config"
-            assert ws.path.exists()
+            assert ws.path.exists() and marker_path(ws.path).exists()
         else:
             assert entry.out == f"Removing {ws.path}\n"
-            assert not ws.path.exists()
+            assert not ws.path.exists() and not marker_path(ws.path).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left beside it either
 
 
 def test_no_entry_without_files_or_scripts(tmp_path: Path) -> None:

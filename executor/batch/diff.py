@@ -11,7 +11,9 @@ Facts (src-cli ``internal/batches/workspace/{git.go,bind_workspace.go}``, batche
 * git runs with ``GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG=/dev/null GIT_TERMINAL_PROMPT=0`` and
   author/committer ``Sourcegraph <batch-changes@sourcegraph.com>``. We add
   ``GIT_CONFIG_GLOBAL=/dev/null`` (newer git no longer reads ``GIT_CONFIG``) and
-  ``-c safe.directory=<repo>`` (batcheshelper's ``git config --global --add safe.directory``).
+  ``-c safe.directory=<repo>`` (batcheshelper's ``git config --global --add safe.directory``),
+  and everything of ``executor.workspace.hostgit`` (no system attributes, no global
+  attributes or ignore file, no hooks or fsmonitor), as every host-side git gets.
 * Baseline: ``git init``; ``git add --force --all``; ``git commit --quiet --all
   --allow-empty -m src-action-exec`` (executor mode uses the clone's HEAD instead).
 * After a step: ``git add --all`` then ``git diff --cached --no-prefix --binary``: the
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from executor.batch.execution import Changes
+from executor.workspace.hostgit import HOST_GIT_ENV, host_git_env
 
 __all__ = [
     "BASELINE_COMMIT_MESSAGE",
@@ -60,16 +63,13 @@ __all__ = [
 
 BASELINE_COMMIT_MESSAGE = "src-action-exec"
 GIT_ISOLATION_ENV: Mapping[str, str] = {
-    "GIT_CONFIG_NOSYSTEM": "1",
+    **HOST_GIT_ENV,
     "GIT_CONFIG": "/dev/null",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_TERMINAL_PROMPT": "0",
     "GIT_AUTHOR_NAME": "Sourcegraph",
     "GIT_AUTHOR_EMAIL": "batch-changes@sourcegraph.com",
     "GIT_COMMITTER_NAME": "Sourcegraph",
     "GIT_COMMITTER_EMAIL": "batch-changes@sourcegraph.com",
 }
-_FORWARDED = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL")
 
 
 class GitError(RuntimeError):
@@ -84,10 +84,9 @@ class GitError(RuntimeError):
 
 
 def git_env(base: Mapping[str, str]) -> dict[str, str]:
-    """The child env: ``PATH``/``HOME``/``TMPDIR``/locale from ``base``, plus isolation."""
-    env = {k: base[k] for k in _FORWARDED if k in base}
-    env.update(GIT_ISOLATION_ENV)
-    return env
+    """The child env: ``host_git_env(base)`` (PATH, HOME, locale and the host's git
+    isolation, ``executor.workspace.hostgit``) plus src-cli's variables."""
+    return host_git_env(base, **GIT_ISOLATION_ENV)
 
 
 async def run_git(

@@ -26,6 +26,7 @@ from executor.batch.engine import BatchEngine, EngineOptions
 from executor.batch.execution import WorkspacesExecutionInput
 from executor.batch.step_prepare import ContainerRunner, StepFailure
 from executor.config.goparse import parse_go_bool, parse_go_duration
+from executor.workspace.confined import UnsafePath, read_confined
 
 __all__ = ["ExecFlags", "FlagError", "parse_exec_flags", "run_batch_exec"]
 
@@ -45,6 +46,8 @@ class ExecFlags:
     timeout: float = 3600.0
 
 
+#: The workspace execution input is a job file; larger than any request body the frontend takes.
+_MAX_INPUT = 128 * 1024 * 1024
 _STRING_FLAGS = {"f": "file", "repo": "repo", "tmp": "tmp", "workspaceFiles": "workspace_files"}
 _BOOL_FLAGS = {"binaryDiffs": "binary_diffs", "run-as-image-user": "run_as_image_user"}
 
@@ -118,9 +121,14 @@ async def run_batch_exec(
     repo = (cwd / flags.repo).resolve()
     workspace_files = (cwd / flags.workspace_files).resolve()
     try:
-        raw = (cwd / flags.file).read_bytes()
+        # Confined to `cwd` (no link followed, regular files only): `executor.workspace.confined`.
+        raw = read_confined(cwd, flags.file, max_bytes=_MAX_INPUT)
+    except UnsafePath as err:
+        raise StepFailure(f"open {flags.file}: {err}") from err
     except OSError as err:
         raise StepFailure(f"open {flags.file}: {err.strerror}") from err
+    if raw is None:
+        raise StepFailure(f"open {flags.file}: No such file or directory")
     try:
         task = WorkspacesExecutionInput.model_validate_json(raw)
     except (ValidationError, ValueError) as err:

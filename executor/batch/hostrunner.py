@@ -44,6 +44,7 @@ Divergences from src-cli, each on purpose:
 from __future__ import annotations
 
 import dataclasses
+import os
 import posixpath
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,6 +60,7 @@ from executor.runtime.argv import ContainerSpec, DockerOptions, container_labels
 from executor.runtime.stream import OutputSink
 from executor.wire import CliStep, Job
 from executor.workspace.clone import Workspace
+from executor.workspace.confined import UnsafePath, check_relative
 
 __all__ = [
     "ROOT_USER",
@@ -203,7 +205,11 @@ class BatchExecRunner:
         except FlagError as err:
             handle.write("stderr", f"error: {err}")
             return 2
-        cwd = workspace.path / step.dir if step.dir else workspace.path
+        try:
+            cwd = _working_dir(workspace.path, step.dir)
+        except UnsafePath as err:
+            handle.write("stderr", f"error: {err}")
+            return 1
         labels = container_labels(
             executor_name=self.executor_name,
             job_id=job.record_uid,
@@ -239,3 +245,12 @@ class BatchExecRunner:
             containers_started=engine.containers_started if engine else 0,
         )
         return code
+
+
+def _working_dir(root: Path, step_dir: str) -> Path:
+    """`root/step_dir`, refused unless relative and (links resolved) still inside `root`."""
+    cwd = root.joinpath(*check_relative(step_dir, what="step dir"))
+    real, base = Path(os.path.realpath(cwd)), Path(os.path.realpath(root))
+    if real != base and not real.is_relative_to(base):
+        raise UnsafePath(f"step dir {step_dir!r} leads out of the workspace")
+    return real

@@ -14,9 +14,8 @@ limit, no per-job deadline); see `ranges` for each setting.
 
 Deviations, on purpose:
 - `EXECUTOR_USE_FIRECRACKER` defaults to false; switched on, it is one "not supported" error.
-- The Kubernetes runtime's variables (`EXECUTOR_KUBERNETES_*` and the bare `KUBERNETES_*` job
-  settings, and the runtime selection) are parsed by `executor.config.kubernetes`; their
-  problems are reported with the rest, and the result is `Settings.kubernetes`.
+- The Kubernetes runtime's variables (`EXECUTOR_KUBERNETES_*`, `KUBERNETES_*`, the runtime
+  selection) are parsed by `executor.config.kubernetes`, reported with the rest: `.kubernetes`.
 - `EXECUTOR_FRONTEND_PASSWORD_FILE` may hold the token instead of the environment.
 - Our additions are marked "(ours)" in their descriptions.
 
@@ -168,6 +167,7 @@ class Settings(BaseSettings):
     docker_stop_timeout: GoDuration = Field(
         default=5.0, description="(ours) Grace between docker stop's SIGTERM and SIGKILL."
     )
+    step_network: str = Field(default="", description="(ours) docker --network for steps.")
     job_pids_limit: GoInt = Field(
         default=4096, description="(ours) --pids-limit per step container (0 = none)."
     )

@@ -376,6 +376,12 @@ class ExecutionLogger:
             error=self.redactor.redact(f"{type(err).__name__}: {err}"),
         )
 
+    def close_open(self, exit_code: int) -> None:
+        """Finalize every entry still open with `exit_code` (the job failed under it)."""
+        for handle in self._handles:
+            if not handle.closed:
+                handle.finalize(exit_code)
+
     async def flush(self) -> None:
         """Wait for every add and final update; raise `LogFlushFailed` if one failed.
 

@@ -32,6 +32,7 @@ __all__ = [
     "JobLimits",
     "fit_limits",
     "host_resources",
+    "step_network_warnings",
     "telemetry",
     "tool_version",
 ]
@@ -101,6 +102,19 @@ def tool_version(argv: list[str], env: Mapping[str, str]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def step_network_warnings(network: str, env: Mapping[str, str]) -> list[str]:
+    """A warning when `EXECUTOR_STEP_NETWORK` names a network the engine does not have (every
+    step would fail with Docker's "network … not found"); none when unset or the engine is down."""
+    if not network or not tool_version(["docker", "version", "-f", "{{.Server.Version}}"], env):
+        return []
+    if tool_version(["docker", "network", "inspect", "-f", "{{.Name}}", network], env):
+        return []
+    return [
+        f"EXECUTOR_STEP_NETWORK: the Docker engine has no network {network!r}; every step will "
+        "fail until it exists (executor-iptables.sh creates it, see docs/security.md)"
+    ]
 
 
 def telemetry(

@@ -8,27 +8,30 @@ Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_clien
         |
         +--any signal--> exit 1 (as Sourcegraph: the frontend never answered)
 
+Under systemd (`Type=notify`) it sends READY=1 once set up, STATUS= per phase, STOPPING=1 when
+it starts draining, and WATCHDOG=1 from the loop while healthy (`executor.run.sdnotify`).
+
 Exit codes: 0 after a clean stop or drain, 2 when the Kubernetes runtime cannot start (no API
 server, a kubeconfig that does not load, a namespace that does not exist: the message names the
 setting), 128 + the signal (143 for SIGTERM) when a signal came before the frontend first
 answered.
 
 The runtime is `settings.runtime` (`executor.config.kubernetes.select_runtime`): Docker, or
-Kubernetes (`_kubernetes`, whose modules and client library are imported only then).
+Kubernetes (`executor.run.kube`, which imports the runtime and its client library only then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import signal
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
 
 import structlog
 
@@ -39,13 +42,22 @@ from executor.errors import ConfigError
 from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
-from executor.run.host import WIRE_VERSION, JobLimits, fit_limits, host_resources, telemetry
+from executor.run.host import (
+    WIRE_VERSION,
+    JobLimits,
+    fit_limits,
+    host_resources,
+    step_network_warnings,
+    telemetry,
+)
+from executor.run.kube import KubernetesParts, start_kubernetes
 from executor.run.mirror import mirror_warnings
 from executor.run.scrape import ExporterScraper, sources_from_env
+from executor.run.sdnotify import Notifier
 from executor.runtime import JobRuntime, Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
-from executor.runtime.janitor import Janitor, JanitorCounters, hold_liveness_lock
+from executor.runtime.janitor import Janitor, hold_liveness_lock
 from executor.runtime.rootclean import RootCleaner
 from executor.wire import CliStep, Job
 from executor.worker.handler import CliStepRunner, HandlerOptions, JobHandler
@@ -146,11 +158,20 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         log.warning(warning)
     for warning in mirror_warnings(settings.docker_registry_mirror_url, host.env):
         log.warning(warning)
+    for warning in step_network_warnings(settings.step_network, host.env):
+        log.warning(warning)
     metrics = Metrics()
-    kubernetes: tuple[JobRuntime, _Sweeper, Callable[[], Awaitable[None]]] | None = None
+    kubernetes: KubernetesParts | None = None
     if settings.runtime == "kubernetes":
         try:
-            kubernetes = await _kubernetes(settings, host, environ, metrics)
+            kubernetes = await start_kubernetes(
+                settings,
+                environ,
+                executor_name=host.name,
+                host_label=host.label,
+                lock_path=host.lock_path,
+                on_cancel_latency=metrics.cancel_latency.observe,
+            )
         except ConfigError as err:
             log.error("invalid configuration", error=str(err))
             lock.release()
@@ -174,11 +195,13 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         lock_path=host.lock_path,
         image=settings.cleanup_image,
     )
-    job_runtime = kubernetes[0] if kubernetes else None
+    job_runtime = kubernetes.runtime if kubernetes else None
     handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics, job_runtime)
     worker = _worker(settings, client, handler, metrics, host)
     janitor = (
-        kubernetes[1] if kubernetes else _janitor(settings, host, runtime, worker, root_cleaner)
+        kubernetes.janitor
+        if kubernetes
+        else _janitor(settings, host, runtime, worker, root_cleaner)
     )
     totals = janitor.counters
     metrics.watch_janitor(
@@ -195,6 +218,17 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     health = HealthServer(worker.health)
     signals = _Signals(worker, asyncio.current_task())
     signals.install(asyncio.get_running_loop())
+    # A watchdog kill (SIGABRT) then shows in the journal where every thread was stuck.
+    faulthandler.enable()
+    notifier = Notifier(environ)
+    notifier.notify("READY=1", "STATUS=connecting to the frontend")
+    systemd = [
+        asyncio.create_task(
+            notifier.watchdog(lambda: signals.phase is Phase.CONNECTING or worker.health()[0]),
+            name="watchdog",
+        ),
+        asyncio.create_task(_notify_draining(worker, notifier), name="notify-draining"),
+    ]
     try:
         try:
             await worker.connect()
@@ -204,6 +238,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
             # before the frontend ever answered a clean stop. Sourcegraph's executor exits 1.
             return 128 + signals.stopped_by if signals.stopped_by else 1
         signals.phase = Phase.RUNNING
+        notifier.notify(f"STATUS=running: dequeuing from {', '.join(settings.queues)}")
         if settings.health_server_addr:
             port = await health.start(settings.health_server_addr)
             log.info("health server listening", addr=settings.health_server_addr, port=port)
@@ -214,13 +249,22 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
             janitor_task.cancel()
             await asyncio.gather(janitor_task, return_exceptions=True)
     finally:
+        for task in systemd:
+            task.cancel()
+        await asyncio.gather(*systemd, return_exceptions=True)
+        notifier.close()
         await health.close()
         await client.aclose()
         if kubernetes is not None:
-            await kubernetes[2]()
+            await kubernetes.close()
         lock.release()
     log.info("executor stopped", **worker.counts)
     return 0
+
+
+async def _notify_draining(worker: Worker, notifier: Notifier) -> None:
+    await worker.wait_draining()
+    notifier.notify("STOPPING=1", "STATUS=draining: waiting for running jobs")
 
 
 def _client(
@@ -254,6 +298,7 @@ def _docker_options(settings: Settings, limits: JobLimits) -> DockerOptions:
         add_host_gateway=settings.docker_add_host_gateway,
         additional_mounts=[m for m in settings.docker_additional_mounts.split(";") if m],
         host_mount_path=settings.docker_host_mount_path,
+        network=settings.step_network,
     )
 
 
@@ -326,56 +371,6 @@ def _janitor(
         unowned_grace=unowned_grace(settings.maximum_runtime_per_job),
         remove_workspace=lambda path, job: root_cleaner.remove_workspace(path, job_id=job),
     )
-
-
-class _Sweeper(Protocol):
-    """A janitor: `counters` and a sweep loop (`runtime.janitor`, `runtime.kubernetes.janitor`)."""
-
-    counters: JanitorCounters
-
-    async def run_forever(self) -> None: ...
-
-
-async def _kubernetes(
-    settings: Settings, host: _Host, environ: Mapping[str, str], metrics: Metrics
-) -> tuple[JobRuntime, _Sweeper, Callable[[], Awaitable[None]]]:
-    """The Kubernetes runtime, its janitor and the client's `close`; `ConfigError` when the
-    cluster cannot be used."""
-    from executor.runtime.kubernetes.access import start_problems
-    from executor.runtime.kubernetes.client import KubeClient
-    from executor.runtime.kubernetes.janitor import KubernetesJanitor
-    from executor.runtime.kubernetes.runner import KubernetesRuntime
-
-    kube = await KubeClient.connect(settings.kubernetes, environ)
-    problems = await start_problems(kube)
-    if problems:
-        await kube.close()
-        raise ConfigError(problems)
-    runtime = KubernetesRuntime(
-        kube,
-        settings.kubernetes,
-        executor_name=host.name,
-        host=host.label,
-        lock_path=host.lock_path,
-        frontend_url=settings.frontend_url,
-        queue=settings.queues[0],
-        on_cancel_latency=metrics.cancel_latency.observe,
-    )
-    janitor = KubernetesJanitor(
-        kube,
-        executor_name=host.name,
-        host=host.label,
-        live_jobs=lambda: set(runtime.live),
-        interval=settings.cleanup_task_interval,
-        keep_jobs=settings.kubernetes.keep_jobs,
-    )
-    log.info(
-        "kubernetes runtime",
-        apiServer=kube.api.configuration.host,
-        source=kube.source,
-        namespace=kube.namespace,
-    )
-    return runtime, janitor, kube.close
 
 
 def _batch_runner(runtime: Runtime, docker: DockerOptions, host: _Host) -> CliStepRunner:

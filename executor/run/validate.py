@@ -5,8 +5,8 @@ runtime needs (git >= 2.26, a reachable Docker engine) and the frontend's
 `GET /.executors/test/auth` with the executor token. Every failure is printed, not only the
 first; the exit status is 1 when any check failed. `advisories` are printed as warnings and do
 not fail: variables that do nothing with the Docker runtime, job limits above what the
-Docker host has (the daemon clamps them; see `host.fit_limits`), and registry mirrors the
-engine does not use (`mirror.mirror_warnings`).
+Docker host has (the daemon clamps them; see `host.fit_limits`), registry mirrors the
+engine does not use (`mirror.mirror_warnings`), and a step network it lacks.
 
 With the Kubernetes runtime (`settings.runtime`), git and Docker are not needed beside the
 executor; instead: the API server answers (`EXECUTOR_KUBERNETES_CONFIG_PATH` or the in-cluster
@@ -23,7 +23,13 @@ from executor.apiclient.base import RetryPolicy
 from executor.apiclient.queue import QueueClient
 from executor.config.settings import Settings, no_effect
 from executor.errors import ApiError
-from executor.run.host import WIRE_VERSION, fit_limits, host_resources, tool_version
+from executor.run.host import (
+    WIRE_VERSION,
+    fit_limits,
+    host_resources,
+    step_network_warnings,
+    tool_version,
+)
 from executor.run.mirror import mirror_warnings
 from executor.runtime import forwarded_env
 
@@ -59,7 +65,8 @@ def advisories(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     env = forwarded_env(environ)
     limits = fit_limits(settings.job_num_cpus, settings.job_memory, host_resources(env))
     mirrors = mirror_warnings(settings.docker_registry_mirror_url, env)
-    return no_effect(environ) + list(limits.warnings) + mirrors
+    network = step_network_warnings(settings.step_network, env)
+    return no_effect(environ) + list(limits.warnings) + mirrors + network
 
 
 async def _check_kubernetes(settings: Settings, environ: Mapping[str, str]) -> list[str]:

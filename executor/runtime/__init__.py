@@ -31,10 +31,10 @@ __all__ = [
     "FORWARDED_ENV_VARS",
     "ContainerInfo",
     "EntryOpener",
+    "FileFetcher",
     "JobRuntime",
     "LogEntry",
     "Runtime",
-    "WorkspaceFile",
     "forwarded_env",
 ]
 
@@ -88,13 +88,10 @@ class EntryOpener(Protocol):
     def open(self, key: str, command: list[str] | None) -> LogEntry: ...
 
 
-@dataclass(frozen=True)
-class WorkspaceFile:
-    """A job file with its content: `path` relative to the workspace, `modified` Unix time."""
+class FileFetcher(Protocol):
+    """The files API, for job files stored as `bucket`/`key` (the queue client is one)."""
 
-    path: str
-    content: bytes
-    modified: float | None = None
+    async def get_file(self, job: Job, bucket: str, key: str) -> bytes: ...
 
 
 class JobRuntime(Protocol):
@@ -104,10 +101,11 @@ class JobRuntime(Protocol):
     async def run_job(
         self,
         job: Job,
-        files: Sequence[WorkspaceFile],
+        files: FileFetcher,
         scripts: Sequence[tuple[str, str]],
         logger: EntryOpener,
     ) -> None:
-        """Run every docker step of `job`, each streamed into its own entry; raise `JobError`
+        """Run every docker step of `job` (its files fetched with `files` when stored, the step
+        scripts `(name, text)`), each streamed into its own entry; raise `JobError`
         (`StepFailed` for a step's exit code) on failure; remove what it created, also when
         cancelled."""

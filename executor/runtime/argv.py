@@ -16,7 +16,7 @@ Our additions sit in one stable place, right after `--rm`, in this order:
     --name NAME                   when `ContainerSpec.name` is set (cancel and janitor need it)
     --label K=V ...               `ContainerSpec.labels`, sorted by key
     --user U                      when `ContainerSpec.user` is set
-    --network N                   when `ContainerSpec.network` is set
+    --network N                   `ContainerSpec.network`, else `DockerOptions.network`, if set
     --init                        } only when `DockerOptions.hardening` is true: docker-init as
     --security-opt no-new-privileges }  PID 1 forwards SIGTERM to the script, so `docker stop`
     --pids-limit N                }  takes milliseconds instead of the whole grace period
@@ -137,6 +137,10 @@ class DockerOptions:
     host_mount_path: str = ""
     #: Our hardening flags (`--init`, `--security-opt no-new-privileges`, `--pids-limit`).
     hardening: bool = True
+    #: `--network` for every step whose `ContainerSpec.network` is unset (ours:
+    #: EXECUTOR_STEP_NETWORK, e.g. `executor-steps` with `executor-iptables.sh`'s egress
+    #: rules); "" leaves Docker's default bridge.
+    network: str = ""
 
 
 def script_content(commands: list[str]) -> str:
@@ -217,8 +221,8 @@ def _additions(spec: ContainerSpec, options: DockerOptions) -> list[str]:
         flags += ["--label", f"{key}={spec.labels[key]}"]
     if spec.user:
         flags += ["--user", spec.user]
-    if spec.network:
-        flags += ["--network", spec.network]
+    if network := spec.network or options.network:
+        flags += ["--network", network]
     if options.hardening:
         flags += ["--init", "--security-opt", "no-new-privileges"]
         if options.pids_limit > 0:

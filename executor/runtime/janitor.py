@@ -15,8 +15,9 @@ Ownership and liveness, the scheme every daemon follows:
 * **Containers** carry labels (`executor.runtime.argv.container_labels`): executor name, job ID,
   this host's label and the absolute path of the owner's lock file (so daemons with different
   workspace roots can still judge each other).
-* **Workspaces** (`workspace-*` directories under the root) carry a marker file `OWNER_MARKER`
-  written right after creation (`write_owner_marker`): JSON with executor name, job ID, lock path.
+* **Workspaces** (`workspace-*` directories under the root) have an owner marker written right
+  after creation (`write_owner_marker`): JSON with executor name, job ID, lock path, in
+  `<root>/.<workspace name>.owner` *beside* the workspace, where no step mount reaches.
   So do a job's **docker config directories** (`executor-docker-config-*`, the registry
   credentials handed to `docker --config`), which a killed daemon would otherwise leave behind
   with the secrets in them; the janitor treats them exactly like workspaces.
@@ -34,12 +35,18 @@ its resources were listed is still in the set. `live_jobs()` must therefore hold
 its workspace is created until after its teardown has finished. It may return record UIDs
 (`42-batches`) or job IDs; a marker or label holding either form of a live job counts as live.
 
+SECURITY: every file the janitor opens (markers, lock files) is opened `O_NOFOLLOW | O_NONBLOCK`
+and used only when it is a regular file; a lock path is probed only when its name is a liveness
+lock's (`.executor-<name>.lock`). All of it (listing, marker reads, lock probes, unlinks) runs in
+a worker thread, never on the event loop: nothing found on disk can make a heartbeat late.
+
 This module talks to Docker only through the `Runtime` Protocol and does not know jobs' meaning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import re
@@ -52,13 +59,16 @@ from types import TracebackType
 
 import structlog
 
-from executor.runtime import Runtime
+from executor.runtime import ContainerInfo, Runtime
 from executor.runtime.argv import LABEL_EXECUTOR, LABEL_HOST, LABEL_JOB, LABEL_LOCK
 from executor.runtime.auth import DOCKER_CONFIG_PREFIX
 from executor.workspace.files import remove_tree
 from executor.workspace.marker import (
+    MARKER_SUFFIX,
     OwnerMarker,
+    marked_directory,
     read_owner_marker,
+    remove_owner_marker,
 )
 
 __all__ = [
@@ -72,12 +82,14 @@ __all__ = [
     "liveness_lock_path",
 ]
 
-#: File inside every workspace naming its owner (see `write_owner_marker`).
 #: Directories under the workspace root the janitor may consider (Sourcegraph's naming).
 WORKSPACE_PREFIX = "workspace-"
 _JOB_DIR_PREFIXES = (WORKSPACE_PREFIX, DOCKER_CONFIG_PREFIX)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_LOCK_NAME = re.compile(r"\.executor-[A-Za-z0-9_.-]+\.lock")
+#: Every open of a file the janitor did not just create.
+_PROBE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
 _log = structlog.get_logger(__name__)
 
 
@@ -146,11 +158,13 @@ def executor_alive(lock_path: str | os.PathLike[str]) -> bool:
     the same engine and hostname, e.g. the image with `--network host`), where we cannot see
     its lock, so we cannot tell that it died.
     """
-    # The path may come from a marker a step rewrote: never follow a link, never block on a FIFO
-    # or device (O_NONBLOCK makes their open return at once), and only lock a regular file.
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    # Defence in depth (markers and labels are out of a step's reach): never follow a link,
+    # never block on a FIFO or device (O_NONBLOCK makes their open return at once), only lock a
+    # regular file, and only one named like a liveness lock.
+    if not _LOCK_NAME.fullmatch(os.path.basename(os.fspath(lock_path))):
+        return True
     try:
-        fd = os.open(lock_path, flags)
+        fd = os.open(lock_path, _PROBE_FLAGS)
     except FileNotFoundError:
         return not os.path.isdir(os.path.dirname(os.fspath(lock_path)) or ".")
     except OSError:
@@ -239,6 +253,44 @@ class Janitor:
         # Owners may record a record UID ("42-batches") or the bare job ID ("42"); accept both.
         # This can only spare more, never remove more.
         live |= {job.partition("-")[0] for job in live}
+        # Lock probes open files: in a thread, like every other file access of the sweep.
+        doomed, orphans = await asyncio.to_thread(self._judge, containers, workspaces, live)
+
+        for info in doomed:
+            try:
+                await self.runtime.remove_container(info.id or info.name)
+            except Exception as err:  # noqa: BLE001 - counted and logged; retried next sweep
+                result.errors += 1
+                _log.warning("could not remove orphaned container", container=info.name, err=err)
+                continue
+            result.containers.append(info.name)
+            _log.info("removed orphaned container", container=info.name, executor=info.owner)
+
+        for path, job in orphans:
+            try:
+                if error := await self.remove_workspace(path, job):
+                    raise OSError(error)
+            except OSError as err:
+                result.errors += 1
+                _log.warning("could not remove orphaned workspace", path=str(path), err=err)
+                continue
+            remove_owner_marker(path)
+            result.workspaces.append(path)
+            _log.info("removed orphaned workspace", path=str(path))
+
+        await asyncio.to_thread(self._remove_dead_files)
+        self.counters.containers_removed += len(result.containers)
+        self.counters.workspaces_removed += len(result.workspaces)
+        self.counters.errors += result.errors
+        return result
+
+    def _judge(
+        self,
+        containers: Iterable[ContainerInfo],
+        workspaces: list[tuple[Path, OwnerMarker | None]],
+        live: set[str],
+    ) -> tuple[list[_Doomed], list[tuple[Path, str]]]:
+        """Which containers and directories are orphans (blocking: run it in a thread)."""
         alive: dict[str, bool] = {}
 
         def owner_alive(name: str, lock: str) -> bool:
@@ -247,21 +299,15 @@ class Janitor:
                 alive[path] = executor_alive(path)
             return alive[path]
 
+        doomed: list[_Doomed] = []
         for info in containers:
             owner = info.labels.get(LABEL_EXECUTOR)
             if not owner or not self._orphan(owner, info.labels.get(LABEL_JOB, ""), live):
                 continue
             if owner != self.executor_name and owner_alive(owner, info.labels.get(LABEL_LOCK, "")):
                 continue
-            try:
-                await self.runtime.remove_container(info.id or info.name)
-            except Exception as err:  # noqa: BLE001 - counted and logged; retried next sweep
-                result.errors += 1
-                _log.warning("could not remove orphaned container", container=info.name, err=err)
-                continue
-            result.containers.append(info.name)
-            _log.info("removed orphaned container", container=info.name, executor=owner)
-
+            doomed.append(_Doomed(info.id, info.name, owner))
+        orphans: list[tuple[Path, str]] = []
         for path, marker in workspaces:
             if marker is None:
                 if not self._older_than_grace(path):
@@ -270,21 +316,8 @@ class Janitor:
                 marker.executor != self.executor_name and owner_alive(marker.executor, marker.lock)
             ):
                 continue
-            try:
-                if error := await self.remove_workspace(path, marker.job if marker else ""):
-                    raise OSError(error)
-            except OSError as err:
-                result.errors += 1
-                _log.warning("could not remove orphaned workspace", path=str(path), err=err)
-                continue
-            result.workspaces.append(path)
-            _log.info("removed orphaned workspace", path=str(path))
-
-        await asyncio.to_thread(self._remove_dead_lock_files)
-        self.counters.containers_removed += len(result.containers)
-        self.counters.workspaces_removed += len(result.workspaces)
-        self.counters.errors += result.errors
-        return result
+            orphans.append((path, marker.job if marker else ""))
+        return doomed, orphans
 
     def _orphan(self, owner: str, job: str, live: set[str]) -> bool:
         """Orphan unless it is our live job; other owners are then judged by their lock."""
@@ -311,16 +344,19 @@ class Janitor:
         except FileNotFoundError:
             return False
 
-    def _remove_dead_lock_files(self) -> None:
-        """Unlink lock files of dead executors (never our own), locking each while doing so."""
+    def _remove_dead_files(self) -> None:
+        """Unlink lock files of dead executors (never our own), locking each while doing so,
+        and owner markers whose directory is gone (a teardown interrupted between the two)."""
         for path in self.root.glob(".executor-*.lock"):
             if path == self.lock_path:
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+                fd = os.open(path, _PROBE_FLAGS)
             except OSError:
                 continue
             try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 if _same_file(path, fd):
                     path.unlink()
@@ -328,6 +364,19 @@ class Janitor:
                 pass  # alive (lock held), already gone, or not ours to remove
             finally:
                 os.close(fd)
+        for prefix in _JOB_DIR_PREFIXES:
+            for marker in self.root.glob(f".{prefix}*{MARKER_SUFFIX}"):
+                directory = marked_directory(marker)
+                if directory is not None and not os.path.lexists(directory):
+                    with contextlib.suppress(OSError):
+                        marker.unlink()
+
+
+@dataclass(frozen=True)
+class _Doomed:
+    id: str
+    name: str
+    owner: str
 
 
 def _same_file(path: Path, fd: int) -> bool:

@@ -5,6 +5,8 @@ uvicorn serves it (`executor.sandbox.server`). Routes:
 - `/.executors/queue/…` (`executor.sandbox.queue`), `/.executors/git/…` and
   `/.executors/files/batch-changes/…` (`executor.sandbox.gitproxy`);
 - `GET /.executors/test/auth` → `ok` (executor token);
+- `/.executors/lsif/upload`, `/.executors/scip/upload` and `/.sandbox/codeintel/…`
+  (`executor.sandbox.codeintel`);
 - `GET /.api/src-cli/version` → `{"version": "…"}` (public, as on a real instance);
 - `/.sandbox/…` (`executor.sandbox.admin`; batch changes: `executor.sandbox.batch_routes`);
 - `/sandbox/ui/…`: the read-only web page (`executor.sandbox.web`).
@@ -27,6 +29,7 @@ from starlette.routing import Route
 from executor.sandbox.admin import admin_routes
 from executor.sandbox.auth import check_executor_token
 from executor.sandbox.batch_routes import batch_routes, install_batches
+from executor.sandbox.codeintel import CodeintelStore, codeintel_routes
 from executor.sandbox.compat import json_response
 from executor.sandbox.gitproxy import git_routes
 from executor.sandbox.queue import queue_routes
@@ -78,6 +81,7 @@ def create_app(settings: SandboxSettings) -> Starlette:
     routes = [
         *queue_routes(),
         *git_routes(),
+        *codeintel_routes(),
         Route("/.executors/test/auth", _test_auth, methods=["GET"]),
         Route("/.api/src-cli/version", _src_cli_version, methods=["GET"]),
         *admin_routes(),
@@ -87,4 +91,5 @@ def create_app(settings: SandboxSettings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = state
     app.state.batches = install_batches(state)
+    app.state.codeintel = CodeintelStore(settings.db_path, settings.data_dir)
     return app

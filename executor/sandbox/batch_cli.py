@@ -1,16 +1,14 @@
-"""`executor sandbox batch|secret|repo add-samples`: batch changes through the admin API.
+"""`executor sandbox batch show|secret|repo add-samples`: batch changes through the admin API.
 
-    batch apply SPEC.yaml [--wait] [--json | --summary] [--namespace NS] [--timeout 10m]
     batch show ID [--json]
     secret set NAME VALUE        secret list
     repo add-samples
 
-`batch apply` sends the spec (and every `SANDBOX_SECRET_<NAME>` variable of this shell as the
-secret NAME) to the sandbox, which validates it, resolves workspaces and enqueues one job per
-workspace. With `--wait` it shows a progress bar of the jobs (queued, processing, completed,
-failed) until every workspace is done, then prints each changeset spec (repository, branch,
-title, published, commit message and author) with its diff; `--json` prints the final status
-as JSON instead. Exit status: 0, 1 (a failed workspace or a transport error), 2 (invalid spec).
+Every other `batch` command (`validate`, `repositories`/`repos`, `preview`, `apply`, `new`)
+is src-cli's, with its flags and texts: `executor.sandbox.srccli`. `print_status` prints a
+batch spec's workspaces and each changeset spec (repository, branch, title, published, commit
+message and author) with its diff, for `show` and for `apply -wait`. `SANDBOX_SECRET_<NAME>`
+variables of the shell are sent as the secret NAME by `apply`/`preview`.
 
 URL and token as for every client command (`--url`/`SANDBOX_URL`, `--token`/`SANDBOX_TOKEN`).
 """
@@ -22,25 +20,18 @@ import base64
 import json
 import os
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 
-from executor.sandbox.compat import parse_duration
-
-__all__ = ["BATCH_COMMANDS", "main"]
+__all__ = ["BATCH_COMMANDS", "main", "print_status"]
 
 BATCH_COMMANDS = ("batch", "secret", "repo")
 _DEFAULT_URL = "http://127.0.0.1:3080"
-_DONE = ("completed", "failed", "errored", "canceled")
-_SECRET_PREFIX = "SANDBOX_SECRET_"
 
 
 class _Exit(Exception):
@@ -56,13 +47,6 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--token", help="site token (default: $SANDBOX_TOKEN)")
     sub = parser.add_subparsers(dest="command", required=True)
     batch = sub.add_parser("batch", help="batch specs").add_subparsers(dest="sub", required=True)
-    apply = batch.add_parser("apply", parents=[common], help="apply a batch spec")
-    apply.add_argument("spec", type=Path)
-    apply.add_argument("--wait", action="store_true", help="wait for the changeset specs")
-    apply.add_argument("--json", action="store_true", help="print the result as JSON")
-    apply.add_argument("--summary", action="store_true", help="print counts, not the specs")
-    apply.add_argument("--namespace", default="", help="namespace (cache and ownership)")
-    apply.add_argument("--timeout", type=parse_duration, default=600.0)
     show = batch.add_parser("show", parents=[common], help="show an applied batch spec")
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true")
@@ -109,49 +93,7 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
-def _counts(status: dict[str, Any]) -> dict[str, int]:
-    counts = {"queued": 0, "processing": 0, "completed": 0, "failed": 0, "cached": 0}
-    for ws in status["workspaces"]:
-        state = ws["state"]
-        if ws["job_id"] is None and state == "completed":
-            counts["cached"] += 1
-        key = "failed" if state in ("failed", "errored", "canceled") else state
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def _wait(
-    client: httpx.Client, status: dict[str, Any], console: Console, timeout: float, quiet: bool
-) -> dict[str, Any]:
-    total = len(status["workspaces"])
-    deadline = time.monotonic() + timeout
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
-        task = progress.add_task("workspaces", total=total, detail="")
-        while True:
-            counts = _counts(status)
-            done = sum(1 for ws in status["workspaces"] if ws["state"] in _DONE)
-            detail = (
-                f"queued {counts['queued']} · processing {counts['processing']} · "
-                f"completed {counts['completed']} (cached {counts['cached']}) · "
-                f"failed {counts['failed']}"
-            )
-            progress.update(task, completed=done, detail=detail)
-            if done == total:
-                return status
-            if time.monotonic() > deadline:
-                raise _Exit(f"timed out after {timeout:.0f}s waiting for the workspaces")
-            time.sleep(0.25)
-            status = _call(client, "GET", f"/.sandbox/batches/{status['id']}")
-
-
-def _print_status(console: Console, status: dict[str, Any], *, summary: bool = False) -> None:
+def print_status(console: Console, status: dict[str, Any], *, summary: bool = False) -> None:
     workspaces = status["workspaces"]
     hits = sum(1 for ws in workspaces if ws["cache"] == "hit")
     jobs = sum(1 for ws in workspaces if ws["job_id"] is not None)
@@ -189,45 +131,14 @@ def _print_status(console: Console, status: dict[str, Any], *, summary: bool = F
         console.print(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
 
 
-def _apply(args: argparse.Namespace, console: Console) -> int:
-    try:
-        raw = args.spec.read_text(encoding="utf-8")
-    except OSError as err:
-        raise _Exit(f"cannot read {args.spec}: {err}") from err
-    secrets = {
-        k.removeprefix(_SECRET_PREFIX): v
-        for k, v in os.environ.items()
-        if k.startswith(_SECRET_PREFIX) and len(k) > len(_SECRET_PREFIX)
-    }
-    body = {"spec": raw, "namespace": args.namespace, "secrets": secrets}
-    with _client(args) as client:
-        status = _call(client, "POST", "/.sandbox/batches", json=body)
-        if args.wait:
-            status = _wait(client, status, console, args.timeout, quiet=args.json)
-    if args.json:
-        print(json.dumps(status, indent=2))
-    elif args.wait:
-        _print_status(console, status, summary=args.summary)
-    else:
-        jobs = [ws["job_id"] for ws in status["workspaces"] if ws["job_id"] is not None]
-        console.print(
-            f"applied batch spec #{status['id']}: {len(status['workspaces'])} workspace(s),"
-            f" job(s) {jobs or 'none'}; follow with `executor sandbox batch show {status['id']}`"
-        )
-    failed = [ws for ws in status["workspaces"] if ws["state"] in ("failed", "errored")]
-    return 1 if args.wait and failed else 0
-
-
 def _run(args: argparse.Namespace, console: Console) -> int:
-    if args.command == "batch" and args.sub == "apply":
-        return _apply(args, console)
     with _client(args) as client:
         if args.command == "batch":
             status = _call(client, "GET", f"/.sandbox/batches/{args.id}")
             if args.json:
                 print(json.dumps(status, indent=2))
             else:
-                _print_status(console, status)
+                print_status(console, status)
         elif args.command == "secret" and args.sub == "set":
             _call(client, "PUT", f"/.sandbox/secrets/{args.name}", json={"value": args.value})
             console.print(f"secret {escape(args.name)} stored")
@@ -242,6 +153,10 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str]) -> int:
     """Run one batch/secret/sample subcommand; the exit status."""
+    if argv[:1] == ["batch"] and argv[1:2] != ["show"]:
+        from executor.sandbox.srccli import main as srccli_main  # src-cli's batch commands
+
+        return srccli_main(argv[1:])
     args = _parser().parse_args(argv)
     console = Console()
     try:

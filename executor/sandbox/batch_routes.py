@@ -2,15 +2,23 @@
 
 | method | path | does |
 | --- | --- | --- |
-| POST | `/.sandbox/batches` | apply `{"spec": YAML, "namespace", "secrets": {NAME: value}}` |
+| POST | `/.sandbox/batches` | create a batch spec (body below): workspaces, jobs |
+| POST | `/.sandbox/batches/resolve` | `{"spec": YAML}`: its workspaces, creating nothing |
 | GET | `/.sandbox/batches/{id}` | the batch spec's workspaces, job states and changeset specs |
+| GET | `/.sandbox/batches/{id}/summary` | counts only (workspaces by state/cache, changesets) |
+| POST | `/.sandbox/batches/{id}/apply` | mark the batch spec applied (`src batch apply`) |
 | PUT | `/.sandbox/secrets/{name}` | store an executor secret: `{"value": "…"}` |
 | GET | `/.sandbox/secrets` | secret names (never values) |
 | POST | `/.sandbox/repos/samples` | generate and host the sample repositories |
 
-An invalid spec is 422 `{"error": "<src-cli text>", "errors": [...]}`; a spec that cannot be
-applied (unknown repository, missing secret, unsupported query) is 400 `{"error": "…"}`.
-This API is ours, not Sourcegraph's.
+The create body: `{"spec": YAML, "namespace": "", "secrets": {NAME: value}, "clear_cache":
+false, "step_timeout": SECONDS}`. An invalid spec is 422 `{"error": "<src-cli text>",
+"errors": [...]}`; a spec that cannot be applied is 400 `{"error": "…"}`, with `"kind":
+"resolution"` when the workspaces cannot be resolved (unknown repository, a query Sourcegraph
+would refuse).
+`summary` is two aggregate queries whatever the spec's size: what `batch apply`/`preview`
+poll while they wait, instead of the full status (issue 13). This API is ours, not
+Sourcegraph's.
 """
 
 from __future__ import annotations
@@ -60,33 +68,114 @@ async def _body(request: Request) -> dict[str, Any] | Response:
     return data if isinstance(data, dict) else _bad("body must be a JSON object")
 
 
+def _spec_body(data: dict[str, Any]) -> str | Response:
+    raw = data.get("spec")
+    return raw if isinstance(raw, str) else _bad('expected {"spec": "<yaml>", ...}')
+
+
 async def _apply(request: Request) -> Response:
     if denied := check_executor_token(request, get_state(request).settings.token):
         return denied
     data = await _body(request)
     if isinstance(data, Response):
         return data
-    raw, namespace, secrets = data.get("spec"), data.get("namespace", ""), data.get("secrets", {})
-    if not isinstance(raw, str) or not isinstance(namespace, str) or not isinstance(secrets, dict):
-        return _bad('expected {"spec": "<yaml>", "namespace": "...", "secrets": {...}}')
+    raw = _spec_body(data)
+    namespace, secrets = data.get("namespace", ""), data.get("secrets", {})
+    clear_cache, timeout = data.get("clear_cache", False), data.get("step_timeout")
+    if isinstance(raw, Response):
+        return raw
+    if (
+        not isinstance(namespace, str)
+        or not isinstance(secrets, dict)
+        or not isinstance(clear_cache, bool)
+        or not (timeout is None or (isinstance(timeout, int | float) and timeout > 0))
+    ):
+        return _bad(
+            'expected {"spec": "<yaml>", "namespace": "...", "secrets": {...},'
+            ' "clear_cache": false, "step_timeout": <seconds>}'
+        )
     service = _service(request)
     try:
         status = await asyncio.to_thread(
-            service.apply, raw, namespace=namespace, secrets={k: str(v) for k, v in secrets.items()}
+            service.apply,
+            raw,
+            namespace=namespace,
+            secrets={k: str(v) for k, v in secrets.items()},
+            clear_cache=clear_cache,
+            step_timeout=None if timeout is None else float(timeout),
         )
     except BatchSpecValidationError as err:
         return _bad(str(err), 422, errors=err.errors)
-    except (ApplyError, WorkspaceResolutionError) as err:
+    except WorkspaceResolutionError as err:
+        return _bad(str(err), kind="resolution")
+    except ApplyError as err:
         return _bad(str(err))
     return json_response(status, 201)
+
+
+async def _resolve(request: Request) -> Response:
+    if denied := check_executor_token(request, get_state(request).settings.token):
+        return denied
+    data = await _body(request)
+    if isinstance(data, Response):
+        return data
+    raw = _spec_body(data)
+    if isinstance(raw, Response):
+        return raw
+    try:
+        resolved = await asyncio.to_thread(_service(request).resolve, raw)
+    except BatchSpecValidationError as err:
+        return _bad(str(err), 422, errors=err.errors)
+    except WorkspaceResolutionError as err:
+        return _bad(str(err), kind="resolution")
+    except ApplyError as err:
+        return _bad(str(err))
+    workspaces = [
+        {
+            "repository": {
+                "id": ws.repo.graphql_id,
+                "name": ws.repo.name,
+                "url": "/" + ws.repo.name,
+            },
+            "branch": {"name": ws.branch, "target": {"oid": ws.commit}},
+            "path": ws.path,
+            "onlyFetchWorkspace": ws.only_fetch_workspace,
+            "searchResultPaths": list(ws.file_matches),
+        }
+        for ws in resolved
+    ]
+    return json_response({"workspaces": workspaces})
+
+
+def _spec_id(request: Request) -> int | None:
+    text: str = request.path_params["id"]
+    return int(text) if text.isdigit() else None
 
 
 async def _status(request: Request) -> Response:
     if denied := check_executor_token(request, get_state(request).settings.token):
         return denied
-    text: str = request.path_params["id"]
-    status = _service(request).status(int(text)) if text.isdigit() else None
+    spec_id = _spec_id(request)
+    status = None if spec_id is None else _service(request).status(spec_id)
     return _bad("no such batch spec", 404) if status is None else json_response(status)
+
+
+async def _summary(request: Request) -> Response:
+    if denied := check_executor_token(request, get_state(request).settings.token):
+        return denied
+    spec_id = _spec_id(request)
+    summary = None if spec_id is None else _service(request).summary(spec_id)
+    return _bad("no such batch spec", 404) if summary is None else json_response(summary)
+
+
+async def _mark_applied(request: Request) -> Response:
+    if denied := check_executor_token(request, get_state(request).settings.token):
+        return denied
+    spec_id = _spec_id(request)
+    service = _service(request)
+    if spec_id is None or not service.store.mark_applied(spec_id):
+        return _bad("no such batch spec", 404)
+    return json_response(service.summary(spec_id))
 
 
 async def _set_secret(request: Request) -> Response:
@@ -124,7 +213,10 @@ def batch_routes() -> list[Route]:
     p = "/.sandbox"
     return [
         Route(f"{p}/batches", _apply, methods=["POST"]),
+        Route(f"{p}/batches/resolve", _resolve, methods=["POST"]),
         Route(f"{p}/batches/{{id}}", _status, methods=["GET"]),
+        Route(f"{p}/batches/{{id}}/summary", _summary, methods=["GET"]),
+        Route(f"{p}/batches/{{id}}/apply", _mark_applied, methods=["POST"]),
         Route(f"{p}/secrets", _list_secrets, methods=["GET"]),
         Route(f"{p}/secrets/{{name}}", _set_secret, methods=["PUT"]),
         Route(f"{p}/repos/samples", _samples, methods=["POST"]),

@@ -110,7 +110,11 @@ class BatchStore(Database):
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(batch_specs)")}
+        if "applied_at" not in columns:  # databases created before `batch apply` applied
+            conn.execute("ALTER TABLE batch_specs ADD COLUMN applied_at REAL")
 
     # -- batch specs and workspaces --------------------------------------------------------
 
@@ -133,6 +137,41 @@ class BatchStore(Database):
             "SELECT id, name, namespace, created_at FROM batch_specs ORDER BY id DESC"
         )
         return [dict(r) for r in rows]
+
+    def mark_applied(self, spec_id: int) -> bool:
+        """Record that the batch spec was applied (`src batch apply`); False if unknown."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE batch_specs SET applied_at = coalesce(applied_at, ?) WHERE id = ?",
+                (self.clock(), spec_id),
+            )
+            return cur.rowcount == 1
+
+    def summary(self, spec_id: int) -> dict[str, Any]:
+        """Workspace counts by state (all, and those with a job) and cache, and the
+        changeset spec count: two
+        aggregate queries, whatever the number of workspaces (what waiting clients poll)."""
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT CASE WHEN w.job_id IS NULL THEN"
+            "   CASE WHEN w.failure_message IS NULL THEN 'completed' ELSE 'failed' END"
+            " ELSE coalesce(j.state, 'queued') END AS state, w.cache, w.job_id IS NOT NULL,"
+            " count(*) FROM batch_workspaces w LEFT JOIN jobs j ON j.id = w.job_id"
+            " WHERE w.batch_spec_id = ? GROUP BY 1, 2, 3",
+            (spec_id,),
+        )
+        states: dict[str, int] = {}
+        jobs: dict[str, int] = {}
+        cache: dict[str, int] = {}
+        for state, hit, has_job, count in rows:
+            states[state] = states.get(state, 0) + count
+            cache[hit] = cache.get(hit, 0) + count
+            if has_job:
+                jobs[state] = jobs.get(state, 0) + count
+        specs = conn.execute(
+            "SELECT count(*) FROM changeset_specs WHERE batch_spec_id = ?", (spec_id,)
+        ).fetchone()[0]
+        return {"states": states, "jobs": jobs, "cache": cache, "changeset_specs": int(specs)}
 
     def batch_spec_of_conn(self, conn: sqlite3.Connection, spec_id: int) -> dict[str, Any]:
         row = conn.execute("SELECT * FROM batch_specs WHERE id = ?", (spec_id,)).fetchone()
@@ -184,13 +223,16 @@ class BatchStore(Database):
             "UPDATE batch_workspaces SET failure_message = ? WHERE id = ?", (message, ws_id)
         )
 
-    def workspaces(self, spec_id: int) -> list[tuple[WorkspaceRow, str | None, str | None]]:
-        """Each workspace of a batch spec with its job's state and failure message."""
+    def workspaces(
+        self, spec_id: int, limit: int = -1, offset: int = 0
+    ) -> list[tuple[WorkspaceRow, str | None, str | None]]:
+        """Each workspace of a batch spec with its job's state and failure message
+        (`limit` rows from `offset`; -1 = all)."""
         rows = self._conn().execute(
             "SELECT w.*, j.state AS job_state, j.failure_message AS job_failure"
             " FROM batch_workspaces w LEFT JOIN jobs j ON j.id = w.job_id"
-            " WHERE w.batch_spec_id = ? ORDER BY w.id",
-            (spec_id,),
+            " WHERE w.batch_spec_id = ? ORDER BY w.id LIMIT ? OFFSET ?",
+            (spec_id, limit, offset),
         )
         return [(_workspace(r), r["job_state"], r["job_failure"]) for r in rows]
 
@@ -233,14 +275,18 @@ class BatchStore(Database):
                 (spec_id, ws_id, json.dumps(spec), self.clock()),
             )
 
-    def changeset_specs(self, spec_id: int) -> list[tuple[int, int, dict[str, Any]]]:
-        """(id, workspace id, spec) of every changeset spec of a batch spec."""
+    def changeset_specs(
+        self, spec_id: int, limit: int = -1, offset: int = 0
+    ) -> list[tuple[int, int, str, dict[str, Any]]]:
+        """(id, workspace id, repository, spec) of the changeset specs of a batch spec
+        (`limit` from `offset`; -1 = all)."""
         rows = self._conn().execute(
-            "SELECT id, workspace_id, spec FROM changeset_specs WHERE batch_spec_id = ?"
-            " ORDER BY id",
-            (spec_id,),
+            "SELECT c.id, c.workspace_id, w.repository, c.spec FROM changeset_specs c"
+            " JOIN batch_workspaces w ON w.id = c.workspace_id WHERE c.batch_spec_id = ?"
+            " ORDER BY c.id LIMIT ? OFFSET ?",
+            (spec_id, limit, offset),
         )
-        return [(int(r[0]), int(r[1]), json.loads(r[2])) for r in rows]
+        return [(int(r[0]), int(r[1]), str(r[2]), json.loads(r[3])) for r in rows]
 
     # -- secrets ---------------------------------------------------------------------------
 

@@ -19,6 +19,13 @@ on the `batches` queue, turn finished jobs into cached step results and changese
    `batch exec -f input.json -repo repository -tmp .src-tmp -binaryDiffs` (key `batch-exec`,
    dir `.`).
 
+`BatchService.resolve` does steps 1 and 2 only, creating nothing (`src batch repositories`).
+`apply(clear_cache=True)` skips step 4's lookup (src-cli's `-clear-cache`; the new results
+replace the entries); `apply(step_timeout=S)` appends `-timeout <S>ms` to the cliStep
+(src-cli's `-timeout`, the engine's per-step limit). `status` pages its workspaces and
+changeset specs (`limit`, `offset`) and carries `summary`, the counts of all of them
+(`BatchStore.summary`: aggregate queries only), which `summary()` returns alone.
+
 `BatchService.on_finish` is the store's mark-call hook (§8.7): it decodes the `stdout: ` JSON
 lines of the `step.src.batch-exec` (or `step.src.0`, `*.post`) log entries, stores every
 `CACHE_AFTER_STEP_RESULT` entry (also for errored and failed jobs) and, on complete, builds
@@ -34,7 +41,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from executor.batch.cache import CacheRepository, key_for_workspace
@@ -76,6 +83,17 @@ class ApplyError(ValueError):
     """The spec is valid but cannot be applied here (workspaces, secrets, mounts)."""
 
 
+@dataclass(frozen=True)
+class _RunOptions:
+    clear_cache: bool = False
+    step_timeout: float | None = None
+
+
+def _timeout_flag(seconds: float | None) -> list[str]:
+    """`-timeout D` for `batch exec`, D a Go duration (whole milliseconds)."""
+    return [] if seconds is None else ["-timeout", f"{round(seconds * 1000)}ms"]
+
+
 def _is_result_entry(key: str) -> bool:
     return key.endswith(".post") or key in _RESULT_LOG_KEYS
 
@@ -108,23 +126,44 @@ class BatchService:
 
     # -- apply -----------------------------------------------------------------------------
 
-    def apply(
-        self, raw: str, *, namespace: str = "", secrets: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
-        """Create a batch spec and its workspaces; enqueue the jobs. The status dict."""
+    def parse(self, raw: str) -> BatchSpec:
+        """Parse and validate a spec; refuse what the sandbox cannot run."""
         spec = parse_batch_spec(raw)
         for number, step in enumerate(spec.steps or [], start=1):
             if step.mount:
                 raise ApplyError(f"step {number}: mount is not supported by the sandbox")
-        repos = {
+        return spec
+
+    def resolve(self, raw: str) -> list[ResolvedWorkspace]:
+        """The workspaces a spec would run in, creating nothing (`src batch repositories`)."""
+        return resolve_workspaces(self.parse(raw), self._hosted())
+
+    def _hosted(self) -> dict[str, HostedRepo]:
+        return {
             name: HostedRepo(name, path, rowid) for rowid, name, path in self.store.hosted_repos()
         }
-        resolved = resolve_workspaces(spec, repos)
+
+    def apply(
+        self,
+        raw: str,
+        *,
+        namespace: str = "",
+        secrets: Mapping[str, str] | None = None,
+        clear_cache: bool = False,
+        step_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Create a batch spec and its workspaces; enqueue the jobs. The status dict.
+
+        `clear_cache` ignores cached step results (src-cli's `-clear-cache`; new results
+        replace them); `step_timeout` becomes `batch exec -timeout` (src-cli's `-timeout`)."""
+        spec = self.parse(raw)
+        resolved = resolve_workspaces(spec, self._hosted())
         env = self._secret_env(spec, dict(secrets or {}))
         spec_id = self.store.create_batch_spec(spec.name, namespace, raw)
+        options = _RunOptions(clear_cache, step_timeout)
         with self.store.transaction() as conn:
             for ws in resolved:
-                self._add_workspace(conn, spec_id, spec, namespace, ws, env)
+                self._add_workspace(conn, spec_id, spec, namespace, ws, env, options)
         return self.status(spec_id) or {}
 
     def _secret_env(self, spec: BatchSpec, given: dict[str, str]) -> dict[str, str]:
@@ -149,6 +188,7 @@ class BatchService:
         namespace: str,
         resolved: ResolvedWorkspace,
         env: dict[str, str],
+        options: _RunOptions,
     ) -> None:
         draft = WorkspaceRow(
             id=0,
@@ -167,7 +207,9 @@ class BatchService:
         )
         ws = replace(draft, id=self.store.add_workspace(conn, draft))
         ws_id = ws.id
-        cached, complete = self._cached_result(conn, spec, namespace, ws, env)
+        cached, complete = None, False
+        if not options.clear_cache:
+            cached, complete = self._cached_result(conn, spec, namespace, ws, env)
         if complete and cached is not None:
             conn.execute("UPDATE batch_workspaces SET cache = 'hit' WHERE id = ?", (ws_id,))
             try:
@@ -179,7 +221,7 @@ class BatchService:
             return
         if cached is not None:
             conn.execute("UPDATE batch_workspaces SET cache = 'partial' WHERE id = ?", (ws_id,))
-        payload = self.job_payload(spec, ws, cached, env)
+        payload = self.job_payload(spec, ws, cached, env, step_timeout=options.step_timeout)
         self.store.enqueue_workspace_job(conn, ws_id, payload, ws.repository)
 
     def cache_keys(self, spec: BatchSpec, ws: WorkspaceRow, env: Mapping[str, str]) -> list[str]:
@@ -229,6 +271,8 @@ class BatchService:
         ws: WorkspaceRow,
         cached: AfterStepResult | None,
         env: Mapping[str, str],
+        *,
+        step_timeout: float | None = None,
     ) -> dict[str, Any]:
         """The Job wire body (without id and token) for one workspace (§8.5, V1)."""
         execution_input = WorkspacesExecutionInput(
@@ -255,7 +299,7 @@ class BatchService:
                 "cliSteps": [
                     {
                         "key": "batch-exec",
-                        "command": list(CLI_STEP_COMMAND),
+                        "command": [*CLI_STEP_COMMAND, *_timeout_flag(step_timeout)],
                         "dir": ".",
                         "env": [f"{k}={v}" for k, v in env.items()],
                     }
@@ -319,15 +363,14 @@ class BatchService:
 
     # -- status ----------------------------------------------------------------------------
 
-    def status(self, spec_id: int) -> dict[str, Any] | None:
-        """The batch spec, its workspaces (with job states) and its changeset specs."""
+    def status(self, spec_id: int, limit: int = -1, offset: int = 0) -> dict[str, Any] | None:
+        """The batch spec, its workspaces (with job states) and its changeset specs: `limit`
+        of each from `offset` (-1 = all), with the counts of all of them in `summary`."""
         row = self.store.batch_spec(spec_id)
         if row is None:
             return None
-        names: dict[int, tuple[str, str]] = {}
         workspaces = []
-        for ws, job_state, job_failure in self.store.workspaces(spec_id):
-            names[ws.id] = (ws.repository, ws.path)
+        for ws, job_state, job_failure in self.store.workspaces(spec_id, limit, offset):
             if ws.job_id is None:
                 state = "failed" if ws.failure_message else "completed"
             else:
@@ -336,6 +379,7 @@ class BatchService:
                 {
                     "id": ws.id,
                     "repository": ws.repository,
+                    "repository_id": ws.repository_id,
                     "branch": ws.branch,
                     "commit": ws.commit,
                     "path": ws.path,
@@ -348,15 +392,28 @@ class BatchService:
                 }
             )
         specs = [
-            {"id": cid, "workspace_id": wid, "repository": names[wid][0], "spec": spec}
-            for cid, wid, spec in self.store.changeset_specs(spec_id)
+            {"id": cid, "workspace_id": wid, "repository": repo, "spec": spec}
+            for cid, wid, repo, spec in self.store.changeset_specs(spec_id, limit, offset)
         ]
         return {
-            "id": spec_id,
-            "name": row["name"],
-            "namespace": row["namespace"],
+            **self._header(row),
+            "summary": self.store.summary(spec_id),
             "workspaces": workspaces,
             "changeset_specs": specs,
+        }
+
+    def summary(self, spec_id: int) -> dict[str, Any] | None:
+        """The batch spec's header and counts only (cheap at any size)."""
+        row = self.store.batch_spec(spec_id)
+        return None if row is None else {**self._header(row), **self.store.summary(spec_id)}
+
+    @staticmethod
+    def _header(row: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "namespace": row["namespace"],
+            "applied": row["applied_at"] is not None,
         }
 
 

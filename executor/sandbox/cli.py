@@ -6,8 +6,8 @@
     enqueue FILE.json [--queue batches]  (FILE may be `-` for stdin)
     jobs [--queue Q] [--state S]         job ID      logs ID      cancel ID
     executors
-    batch apply SPEC.yaml [--wait] [--json]   batch show ID   secret set NAME VALUE
-    repo add-samples                     (these four: `executor.sandbox.batch_cli`)
+    batch validate|repos|preview|apply|new [-f FILE] …   (src-cli's: `executor.sandbox.srccli`)
+    batch show ID   secret set NAME VALUE   repo add-samples   (`executor.sandbox.batch_cli`)
 
 The token comes from `--token`, else `SANDBOX_TOKEN`, else `EXECUTOR_FRONTEND_PASSWORD`; the
 server refuses to start without one. Client commands talk to `--url`, else `SANDBOX_URL`, else
@@ -99,6 +99,22 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("file", help="path, or - for stdin")
     enqueue.add_argument("--queue", default=None, help="batches (default) or codeintel")
 
+    codeintel = client("codeintel", "codeintel jobs and uploads (codeintel enqueue|uploads)")
+    ci_sub = codeintel.add_subparsers(dest="codeintel_command", required=True)
+    ci_enqueue = ci_sub.add_parser("enqueue", help="enqueue a codeintel job for a hosted repo")
+    ci_enqueue.add_argument("repository")
+    ci_enqueue.add_argument("--commit", default="", help="default: the repository's HEAD")
+    ci_enqueue.add_argument("--indexer", help="indexer image (default: the local stand-in)")
+    ci_enqueue.add_argument("--indexer-arg", action="append", dest="indexer_args")
+    ci_enqueue.add_argument("--local-step", action="append", dest="local_steps", default=[])
+    ci_enqueue.add_argument("--root", default="")
+    ci_enqueue.add_argument("--outfile", default="")
+    ci_enqueue.add_argument("--src-cli-image", help="default: the local src-cli stand-in")
+    ci_enqueue.add_argument(
+        "--frontend-url", help="SRC_ENDPOINT for the upload step (default: host.docker.internal)"
+    )
+    ci_sub.add_parser("uploads", help="list recorded codeintel uploads")
+
     jobs = client("jobs", "list jobs")
     jobs.add_argument("--queue")
     jobs.add_argument("--state")
@@ -107,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     client("cancel", "cancel a job").add_argument("id", type=int)
     client("executors", "list executors seen by heartbeat")
     # Parsed by `batch_cli` (main hands them over first); listed here so `--help` shows them.
-    sub.add_parser("batch", help="apply or show a batch spec (batch apply|show)", add_help=False)
+    batch_help = "src-cli's batch commands: validate, repos, preview, apply, new; and show"
+    sub.add_parser("batch", help=batch_help, add_help=False)
     sub.add_parser("secret", help="executor secrets (secret set|list)", add_help=False)
     return parser
 
@@ -177,6 +194,8 @@ def _run_client(args: argparse.Namespace, console: Console) -> int:
         params = {"queue": args.queue} if args.queue else {}
         result = _call(args, "POST", "/.sandbox/jobs", json=body, params=params)
         console.print(f"enqueued job {result['id']} on queue {result['queue']}")
+    elif cmd == "codeintel":
+        _codeintel(args, console)
     elif cmd == "jobs":
         params = {k: v for k, v in (("queue", args.queue), ("state", args.state)) if v}
         _print_jobs(console, _call(args, "GET", "/.sandbox/jobs", params=params))
@@ -195,6 +214,30 @@ def _run_client(args: argparse.Namespace, console: Console) -> int:
             table.add_row(e["hostname"], queues, arch, e["executor_version"], e["last_seen_at"])
         console.print(table)
     return 0
+
+
+def _codeintel(args: argparse.Namespace, console: Console) -> None:
+    if args.codeintel_command == "uploads":
+        table = Table("id", "route", "repository", "commit", "root", "indexer", "index", "bytes")
+        for u in _call(args, "GET", "/.sandbox/codeintel/uploads"):
+            indexer = f"{u['indexer_name']} {u['indexer_version']}".strip()
+            row = [u["id"], u["route"], u["repository"], u["commit"][:12], u["root"], indexer]
+            table.add_row(*map(str, [*row, u["associated_index_id"], u["size"]]))
+        console.print(table)
+        return
+    body: dict[str, Any] = {"repository": args.repository, "commit": args.commit}
+    optional = {
+        "indexer": args.indexer,
+        "indexerArgs": args.indexer_args,
+        "localSteps": args.local_steps,
+        "root": args.root,
+        "outfile": args.outfile,
+        "srcCliImage": args.src_cli_image,
+        "frontendURL": args.frontend_url,
+    }
+    body.update({k: v for k, v in optional.items() if v})
+    result = _call(args, "POST", "/.sandbox/codeintel/jobs", json=body)
+    console.print(f"enqueued job {result['id']} on queue {result['queue']}")
 
 
 _STATE_STYLE = {"completed": "green", "failed": "red", "errored": "red", "canceled": "yellow"}

@@ -66,6 +66,21 @@ CREATE TABLE IF NOT EXISTS repositories (
     path TEXT NOT NULL,
     added_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS codeintel_uploads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    route TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    root TEXT NOT NULL,
+    indexer_name TEXT NOT NULL,
+    indexer_version TEXT NOT NULL,
+    associated_index_id INTEGER NOT NULL,
+    uncompressed_size INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    uploaded_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS files (
     bucket TEXT NOT NULL,
     key TEXT NOT NULL,

@@ -17,6 +17,7 @@ import uvicorn
 from executor.sandbox.app import create_app
 from executor.sandbox.faults import FaultMiddleware
 from executor.sandbox.state import SandboxSettings
+from executor.sandbox.timeouts import BodyTimeout, timed_protocol
 
 __all__ = ["SandboxServer", "serve"]
 
@@ -25,7 +26,9 @@ def _config(settings: SandboxSettings, host: str, port: int, log_level: str) -> 
     app = create_app(settings)
     served = FaultMiddleware(app, settings.faults, settings.data_dir) if settings.faults else app
     return uvicorn.Config(
-        served,
+        BodyTimeout(served, settings.body_timeout),
+        # h11 with a header timeout: a half-sent request is answered 408 and closed.
+        http=timed_protocol(settings.header_timeout),
         host=host,
         port=port,
         log_level=log_level,
@@ -33,7 +36,8 @@ def _config(settings: SandboxSettings, host: str, port: int, log_level: str) -> 
         lifespan="on",
         timeout_graceful_shutdown=2,
         # Bounded: at most this many connections at once (503 beyond), idle keep-alive
-        # connections closed after 5 s. Bodies are capped per route (`queue.MAX_BODY`).
+        # connections closed after 5 s, request heads and bodies timed (`timeouts`). Bodies
+        # are capped per route (`queue.MAX_BODY`).
         limit_concurrency=256,
         timeout_keep_alive=5,
     )

@@ -31,6 +31,9 @@ class SandboxSettings:
     max_num_resets: int = 3
     max_num_retries: int = 0
     src_cli_version: str = "5.3.0"
+    # Read timeouts of the HTTP server, seconds (`executor.sandbox.timeouts`).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
     # Injected faults (`executor.sandbox.faults`); empty: the app is served unwrapped.
     faults: tuple[FaultRule, ...] = ()
 

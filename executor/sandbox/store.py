@@ -352,6 +352,31 @@ class SandboxStore(Registry):
             sql, args = sql + " AND state = ?", [*args, state]
         return [_record(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
 
+    def job_overview(
+        self, newest: int
+    ) -> tuple[dict[tuple[str, str], int], dict[str, list[int]], list[JobRecord]]:
+        """For the web page, without reading any payload or log: job counts by (queue,
+        state), the processing job IDs by executor, and the `newest` jobs (newest first;
+        `payload` and `execution_logs` left empty)."""
+        conn = self._conn()
+        counts = {
+            (str(q), str(s)): int(n)
+            for q, s, n in conn.execute("SELECT queue, state, count(*) FROM jobs GROUP BY 1, 2")
+        }
+        running: dict[str, list[int]] = {}
+        for worker, job_id in conn.execute(
+            "SELECT worker_hostname, id FROM jobs WHERE state = 'processing' ORDER BY id"
+        ):
+            running.setdefault(str(worker), []).append(int(job_id))
+        rows = conn.execute(
+            "SELECT id, queue, state, '{}' AS payload, repository, queued_at, started_at,"
+            " last_heartbeat_at, finished_at, num_resets, num_failures, failure_message,"
+            " worker_hostname, cancel, NULL AS execution_logs FROM jobs"
+            " ORDER BY id DESC LIMIT ?",
+            (newest,),
+        )
+        return counts, running, [_record(r) for r in rows]
+
     # -- job tokens -------------------------------------------------------------------------
 
     def get_token(self, token: str) -> JobToken | None:

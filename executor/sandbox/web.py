@@ -9,7 +9,11 @@ POST is refused.
 
 Pages are rendered on the server with Jinja2 (autoescaping on); the job page polls
 `/sandbox/ui/jobs/{id}/data` every second while the job runs. Log output and diffs longer than
-`DISPLAY_LIMIT` bytes are cut for display, with a note. This page is ours, not Sourcegraph's.
+`DISPLAY_LIMIT` bytes are cut for display, with a note; each log entry's full output is a plain
+text download (`/sandbox/ui/jobs/{id}/logs/{n}`, n from 1). A batch spec page shows its counts
+and `WORKSPACES_PER_PAGE` workspaces and `CHANGESETS_PER_PAGE` changeset specs at a time
+(`?page=N`, `?cpage=N`), so a spec over thousands of repositories stays a small page. This
+page is ours, not Sourcegraph's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from executor.sandbox.admin import job_summary
@@ -31,12 +35,14 @@ from executor.sandbox.compat import json_response
 from executor.sandbox.state import QUEUE_NAMES, get_state
 from executor.sandbox.store import STATES, JobRecord
 
-__all__ = ["DISPLAY_LIMIT", "web_routes"]
+__all__ = ["CHANGESETS_PER_PAGE", "DISPLAY_LIMIT", "WORKSPACES_PER_PAGE", "web_routes"]
 
 PREFIX = "/sandbox/ui"
 COOKIE = "sandbox_ui_token"
 DISPLAY_LIMIT = 256 * 1024
 MAX_JOBS_SHOWN = 500
+WORKSPACES_PER_PAGE = 100
+CHANGESETS_PER_PAGE = 20
 TERMINAL = ("completed", "failed", "canceled")
 
 _env = Environment(
@@ -86,7 +92,7 @@ def _clip(text: str) -> tuple[str, str]:
     if len(raw) <= DISPLAY_LIMIT:
         return text, ""
     shown = raw[-DISPLAY_LIMIT:].decode("utf-8", "ignore")
-    note = f"Output is {len(raw):,} bytes; only the last {DISPLAY_LIMIT:,} bytes are shown."
+    note = f"Output is {len(raw):,} bytes; only the last {DISPLAY_LIMIT:,} bytes are shown here."
     return shown, note
 
 
@@ -105,6 +111,7 @@ def _entries(record: JobRecord) -> list[dict[str, Any]]:
                 "duration_ms": entry.get("durationMs"),
                 "out": text,
                 "note": note,
+                "raw_url": f"{PREFIX}/jobs/{record.id}/logs/{number}",
             }
         )
     return out
@@ -146,14 +153,11 @@ async def _index(request: Request) -> Response:
         return denied
     store = get_state(request).store
     executors = [{**vars(e), "last_seen": _when(e.last_seen_at)} for e in store.list_executors()]
-    records = store.list_jobs()
-    running: dict[str, list[int]] = {}
+    by_state, running, newest = store.job_overview(MAX_JOBS_SHOWN)
     counts = {q: dict.fromkeys(STATES, 0) for q in QUEUE_NAMES}
-    for r in records:
-        counts.setdefault(r.queue, dict.fromkeys(STATES, 0))[r.state] += 1
-        if r.state == "processing":
-            running.setdefault(r.worker_hostname, []).append(r.id)
-    shown = [_job_row(r) for r in reversed(records[-MAX_JOBS_SHOWN:])]
+    for (queue, state), count in by_state.items():
+        counts.setdefault(queue, dict.fromkeys(STATES, 0))[state] = count
+    shown = [_job_row(r) for r in newest]
     return _render(
         "index.html",
         executors=executors,
@@ -161,8 +165,12 @@ async def _index(request: Request) -> Response:
         counts=counts,
         states=STATES,
         jobs=shown,
-        hidden=len(records) - len(shown),
+        hidden=sum(by_state.values()) - len(shown),
         batch_specs=_service(request).store.list_batch_specs(),
+        uploads=[
+            {**u.to_dict(), "uploaded": _when(u.uploaded_at)}
+            for u in request.app.state.codeintel.list_uploads(newest=MAX_JOBS_SHOWN)
+        ],
     )
 
 
@@ -187,6 +195,20 @@ async def _job_json(request: Request) -> Response:
     if record is None:
         return json_response({"error": "no such job"}, 404)
     return json_response({**_job_data(record), "job": job_summary(record)})
+
+
+async def _raw_log(request: Request) -> Response:
+    """One log entry's whole output as a text download."""
+    if denied := _denied(request):
+        return denied
+    record, number = _record(request), str(request.path_params["n"])
+    entries = record.execution_logs if record is not None else []
+    if record is None or not number.isdigit() or not 1 <= int(number) <= len(entries):
+        return _render("missing.html", 404, what="log entry")
+    out = str(entries[int(number) - 1].get("out") or "")
+    name = f"job-{record.id}-entry-{number}.log"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return PlainTextResponse(out, headers=headers)
 
 
 async def _cancel(request: Request) -> Response:
@@ -218,23 +240,40 @@ def _diff_lines(diff: str) -> list[tuple[str, str]]:
     return kinds
 
 
+def _page_number(request: Request, name: str) -> int:
+    text = request.query_params.get(name, "1")
+    return max(int(text), 1) if text.isdigit() else 1
+
+
+def _pages(page: int, per_page: int, total: int) -> dict[str, int]:
+    last = max((total + per_page - 1) // per_page, 1)
+    page = min(page, last)
+    return {"page": page, "last": last, "first_row": (page - 1) * per_page, "total": total}
+
+
 async def _batch(request: Request) -> Response:
     if denied := _denied(request):
         return denied
     text: str = request.path_params["id"]
-    status = _service(request).status(int(text)) if text.isdigit() else None
-    if status is None:
+    service = _service(request)
+    summary = service.summary(int(text)) if text.isdigit() else None
+    if summary is None:
         return _render("missing.html", 404, what="batch spec")
+    spec_id = summary["id"]
+    total = sum(summary["states"].values())
+    wpages = _pages(_page_number(request, "page"), WORKSPACES_PER_PAGE, total)
+    cpages = _pages(_page_number(request, "cpage"), CHANGESETS_PER_PAGE, summary["changeset_specs"])
+    status = service.status(spec_id, WORKSPACES_PER_PAGE, wpages["first_row"]) or {}
     changesets = []
-    for item in status["changeset_specs"]:
-        spec = item["spec"]
+    rows = service.store.changeset_specs(spec_id, CHANGESETS_PER_PAGE, cpages["first_row"])
+    for cid, _, repository, spec in rows:
         commits = spec.get("commits") or [{}]
         raw = base64.b64decode(commits[0].get("diff", "")).decode("utf-8", "replace")
         diff, note = _clip(raw)
         changesets.append(
             {
-                "id": item["id"],
-                "repository": item["repository"],
+                "id": cid,
+                "repository": repository,
                 "title": spec.get("title", ""),
                 "branch": str(spec.get("headRef", "")).removeprefix("refs/heads/"),
                 "base": spec.get("baseRef", ""),
@@ -243,7 +282,14 @@ async def _batch(request: Request) -> Response:
                 "note": note,
             }
         )
-    return _render("batch.html", batch=status, changesets=changesets)
+    return _render(
+        "batch.html",
+        batch=status,
+        summary=summary,
+        wpages=wpages,
+        cpages=cpages,
+        changesets=changesets,
+    )
 
 
 async def _login_form(request: Request) -> Response:
@@ -270,5 +316,6 @@ def web_routes() -> list[Route]:
         Route(f"{PREFIX}/jobs/{{id}}", _job, methods=["GET"]),
         Route(f"{PREFIX}/jobs/{{id}}/data", _job_json, methods=["GET"]),
         Route(f"{PREFIX}/jobs/{{id}}/cancel", _cancel, methods=["POST"]),
+        Route(f"{PREFIX}/jobs/{{id}}/logs/{{n}}", _raw_log, methods=["GET"]),
         Route(f"{PREFIX}/batches/{{id}}", _batch, methods=["GET"]),
     ]

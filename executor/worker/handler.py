@@ -7,6 +7,15 @@ worker sends the mark afterwards. Cleanup runs even when the job is cancelled (d
 heartbeat cancel, second signal), shielded from further cancellation, and its errors are added
 to the job's error as notes, never replacing it. A failed final log flush fails the job.
 
+A job that fails while the workspace filesystem is full (an `ENOSPC` in the error's chain, or
+the filesystem found without space or inodes right after the failure, before teardown frees
+anything) fails with `DiskFull` instead, whose message names the phase (`workspace`: creating
+the directory; `clone`: a `setup.git.*` command; `files`: `setup.fs.extras`; `step`: a docker
+or src step writing into the workspace), the command's log key and the path, and keeps the
+original error. Any entry still open then is closed with exit code -1, so every entry of
+the job has one. (Log uploads never touch the disk: entries are kept in memory and sent over
+HTTP, so "no space" cannot happen while uploading logs.)
+
 Must not know HTTP or the poll loop.
 """
 
@@ -22,9 +31,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from executor.errors import JobError, LogFlushFailed, StepFailed, WorkspaceError
+from executor.errors import DiskFull, JobError, LogFlushFailed, StepFailed, WorkspaceError
 from executor.logstream.logger import ExecutionLogger, LogEntryHandle, LogSink, Redactor
-from executor.runtime import JobRuntime, Runtime, WorkspaceFile
+from executor.runtime import JobRuntime, Runtime
 from executor.runtime.argv import (
     ContainerSpec,
     DockerOptions,
@@ -35,7 +44,7 @@ from executor.runtime.argv import (
     script_name,
 )
 from executor.runtime.auth import write_docker_auth_config
-from executor.wire import ZERO_TIME, CliStep, Job
+from executor.wire import CliStep, Job
 from executor.workspace.clone import (
     SCRIPTS_DIR,
     FilesClient,
@@ -43,12 +52,19 @@ from executor.workspace.clone import (
     prepare_workspace,
     teardown_workspace,
 )
-from executor.workspace.marker import write_owner_marker
+from executor.workspace.confined import UnsafePath, check_relative, take_confined
+from executor.workspace.disk import filesystem_full, is_enospc
+from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache
 
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
 
 log = structlog.get_logger("executor.worker.handler")
+
+_NO_CLI_STEPS = (
+    "cliSteps (src batch exec) need Docker on the executor's host, which the Kubernetes "
+    "runtime has not; run batch changes as native (V2) jobs"
+)
 
 
 class CliStepRunner(Protocol):
@@ -112,7 +128,6 @@ class JobHandler:
         root_cleaner: RootCleaner | None = None,
         job_runtime: JobRuntime | None = None,
     ) -> None:
-        """With `job_runtime` (Kubernetes), every job runs there, repository fetch included."""
         self._runtime = runtime
         self._job_runtime = job_runtime
         self._sink = sink
@@ -132,10 +147,36 @@ class JobHandler:
         state: dict[str, Any] = {}
         try:
             await self._run(job, logger, state)
+        except Exception as err:
+            full = self._disk_full(err, state)
+            logger.close_open(-1)
+            await _finish_cleanup(self._cleanup(job, logger, state, full or err))
+            if full is not None:
+                raise full from err
+            raise
         except BaseException as err:
             await _finish_cleanup(self._cleanup(job, logger, state, err))
             raise
         await _finish_cleanup(self._cleanup(job, logger, state, None))
+
+    def _disk_full(self, err: Exception, state: dict[str, Any]) -> DiskFull | None:
+        """`err` restated as `DiskFull` when the workspace filesystem is what failed it."""
+        root = self._opts.workspace_root
+        workspace = state.get("workspace")
+        path = str(workspace.path) if workspace is not None else str(root)
+        oserror = is_enospc(err)
+        how = filesystem_full(Path(path))
+        if oserror is None and how is None:
+            return None
+        if oserror is not None and oserror.filename:
+            path = str(oserror.filename)
+        key = err.step_key if isinstance(err, JobError) else None
+        phase = _phase(key)
+        detail = f"{how}; " if how else ""
+        where = f"{phase} ({key})" if key else phase
+        message = f"no space left on device during {where} at {path}: {detail}{err}"
+        log.warning("job ran out of disk", phase=phase, stepKey=key, path=path)
+        return DiskFull(message, phase=phase, path=path, step_key=key)
 
     async def _run(self, job: Job, logger: ExecutionLogger, state: dict[str, Any]) -> None:
         opts = self._opts
@@ -143,8 +184,11 @@ class JobHandler:
             (script_name(job.id, i, job.repository_name, job.commit), script_content(s.commands))
             for i, s in enumerate(job.docker_steps)
         ]
-        if self._job_runtime is not None:
-            await self._run_elsewhere(self._job_runtime, job, logger, scripts)
+        _check_step_dirs(job)
+        if self._job_runtime is not None:  # the whole job runs there, repository fetch included
+            if job.cli_steps:
+                raise JobError(_NO_CLI_STEPS, step_key=f"step.src.{job.cli_steps[0].key or 0}")
+            await self._job_runtime.run_job(job, self._files, scripts, logger)
             return
         opts.workspace_root.mkdir(parents=True, exist_ok=True)
         workspace = await prepare_workspace(
@@ -177,30 +221,6 @@ class JobHandler:
         await self._docker_steps(job, workspace, logger, [n for n, _ in scripts], config_dir)
         for index, step in enumerate(job.cli_steps):
             await self._cli_step(job, workspace, logger, index, step, config_dir)
-
-    async def _run_elsewhere(
-        self,
-        runtime: JobRuntime,
-        job: Job,
-        logger: ExecutionLogger,
-        scripts: list[tuple[str, str]],
-    ) -> None:
-        """The whole job in the job runtime: files (fetched here when stored) and scripts go
-        with it; no host workspace. `cliSteps` need Docker beside the executor."""
-        if job.cli_steps:
-            raise JobError(
-                "cliSteps (src batch exec) need Docker on the executor's host, which the "
-                "Kubernetes runtime has not; run batch changes as native (V2) jobs",
-                step_key=f"step.src.{job.cli_steps[0].key or 0}",
-            )
-        files = []
-        for path, spec in job.files.items():
-            content = spec.content
-            if spec.bucket and spec.key:
-                content = await self._files.get_file(job, spec.bucket, spec.key)
-            modified = None if spec.modified_at == ZERO_TIME else spec.modified_at.timestamp()
-            files.append(WorkspaceFile(path, content, modified))
-        await runtime.run_job(job, files, scripts, logger)
 
     async def _docker_steps(
         self,
@@ -247,7 +267,7 @@ class JobHandler:
                     step_key=key,
                 )
             if step.key.endswith(".pre"):
-                skip_until = _read_skip_file(workspace.path / step.dir)
+                skip_until = _read_skip_file(workspace.path, step.dir)
 
     async def _cli_step(
         self,
@@ -320,6 +340,7 @@ class JobHandler:
         auth_dir = state.get("auth_dir")
         if auth_dir is not None:
             shutil.rmtree(auth_dir, ignore_errors=True)
+            remove_owner_marker(auth_dir)
         workspace = state.get("workspace")
         if workspace is not None:
             try:
@@ -348,6 +369,17 @@ class JobHandler:
                 error.add_note(problem)
 
 
+def _phase(step_key: str | None) -> str:
+    """The phase a log key belongs to: clone, files, step, or workspace (no command yet)."""
+    if not step_key:
+        return "workspace"
+    if step_key.startswith("setup.git."):
+        return "clone"
+    if step_key.startswith("setup.fs."):
+        return "files"
+    return "step"
+
+
 async def _finish_cleanup(work: Awaitable[None]) -> None:
     """Run cleanup to its end even if the job's task is cancelled again meanwhile.
 
@@ -367,16 +399,40 @@ async def _finish_cleanup(work: Awaitable[None]) -> None:
         raise asyncio.CancelledError
 
 
-def _read_skip_file(working_dir: Path) -> str:
-    """The batches `.pre` protocol (§4.8): `skip.json` names the next step to run, if any."""
-    path = working_dir / "skip.json"
+def _check_step_dirs(job: Job) -> None:
+    """Refuse, before anything runs, a step `dir` that is absolute or climbs out.
+
+    Docker would run such a step inside `/data` anyway (`filepath.Join`), but the host reads
+    `<workspace>/<dir>/skip.json` after a `.pre` step, and `batch exec` works in `<dir>`: an
+    absolute or `..` dir would point the host at files outside the workspace.
+    """
+    keyed = [(f"step.docker.{s.key or i}", s.dir) for i, s in enumerate(job.docker_steps)]
+    keyed += [(f"step.src.{s.key or i}", s.dir) for i, s in enumerate(job.cli_steps)]
+    for key, step_dir in keyed:
+        try:
+            check_relative(step_dir, what="step dir")
+        except UnsafePath as err:
+            raise JobError(f'running command "{key}": {err}', step_key=key) from None
+
+
+#: `skip.json` is `{"nextStep": "step.N.pre"}`; anything much larger is not batcheshelper's.
+_MAX_SKIP_FILE = 64 * 1024
+
+
+def _read_skip_file(workspace: Path, step_dir: str) -> str:
+    """The batches `.pre` protocol (§4.8): `skip.json` names the next step to run, if any.
+
+    SECURITY: the `.pre` step just wrote the workspace, so `skip.json` (and every directory on
+    the way) is read confined to it (`executor.workspace.confined`): no link followed, a FIFO
+    never blocks, at most 64 KiB; it is removed also when refused.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return ""
-    except (OSError, ValueError) as err:
+        rel = "/".join([*check_relative(step_dir, what="step dir"), "skip.json"])
+        raw = take_confined(workspace, rel, max_bytes=_MAX_SKIP_FILE)
+        if raw is None:
+            return ""
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as err:  # UnsafePath included
         raise WorkspaceError(f"reading skip.json: {err}") from None
-    finally:
-        path.unlink(missing_ok=True)
     next_step = data.get("nextStep", "") if isinstance(data, dict) else ""
     return str(next_step)

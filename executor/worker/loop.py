@@ -1,8 +1,7 @@
 """The poll loop: dequeue, run up to N handlers, heartbeat, cancel, drain, mark.
 
-Modelled on Sourcegraph's generic `internal/workerutil/worker.go`: the loop is blind to Docker,
-git, HTTP and what a job means.
-It drives a `Store` (the queue API client satisfies it) and a `Handler` (one job's work).
+Modelled on Sourcegraph's generic `internal/workerutil/worker.go`: blind to Docker, git, HTTP
+and what a job means. It drives a `Store` (the queue API client) and a `Handler` (one job).
 
 - Dequeue every `poll_interval` (with ±20 % jitter so a fleet does not poll in lockstep), at
   once again after a job was dequeued, only while a slot is free.
@@ -13,27 +12,25 @@ It drives a `Store` (the queue API client satisfies it) and a `Handler` (one job
   answered heartbeat during such a streak ends the wait at once (the frontend is back).
 - Before each dequeue `admission()` may name a reason not to take work (disk pressure): the
   loop then waits (`admission_interval`) and asks again; the reason is logged once when it
-  starts and once when it ends.
+  starts and once when it ends, and the `executor_disk_pressure` gauge is 1 meanwhile.
 - Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. A failed
   heartbeat is retried sooner, backed off up to `heartbeat_backoff_cap` (Retry-After honoured
-  up to the same bound), so that a frontend that answers again is heartbeated within the
-  cap plus one request's timeout: well inside its 25 s stalled-job window. IDs the
-  server no longer knows leave the heartbeat set (the job keeps running, as in Sourcegraph);
+  up to the same bound), so that a frontend that answers again is heartbeated within the cap
+  plus one request's timeout: well inside its 25 s stalled-job window. IDs the server no
+  longer knows leave the heartbeat set (the job keeps running, as in Sourcegraph);
   `cancelIds` cancel their job, which is then marked *failed* (the server stores `canceled`).
 - Each job has a deadline (`max_runtime`; 0 means none, as in Sourcegraph): past it the job is
   cancelled and marked *errored* with `job exceeded maximum execution time of 30m0s`.
 - A dequeued payload that does not decode but names its job (`wire.MalformedJob`) is marked
-  *failed* at once with `malformed job payload: <field>: <problem>`, without running anything:
-  retrying cannot fix it. (Sourcegraph's executor only logs the dequeue error, and the job sits
-  in `processing` until the frontend's resetter gives up on it.)
-- Outcome: non-retryable errors and heartbeat cancels → markFailed; any other error (including
-  the deadline and a hard stop) → markErrored; success → markComplete.
-- `health()`: whether the loop is doing its work: it fails when the last answered heartbeat or
-  the last answered dequeue (while the loop wanted one: not while every slot is busy, the
-  disk refuses work or the loop drains) is older than `health_bound`.
+  *failed* at once (`malformed job payload: <field>: <problem>`): retrying cannot fix it.
+  Sourcegraph's executor only logs it; the job sits in `processing` until the resetter acts.
+- Outcome: success → markComplete; a heartbeat cancel → markFailed; any other error (the
+  deadline, a hard stop) → markErrored.
+- `health()` fails when the last answered heartbeat, or dequeue while one was wanted (not while
+  every slot is busy, the disk refuses work or the loop drains), is older than `health_bound`.
 - `drain()` stops dequeuing and lets running jobs finish (first signal); `interrupt()` cancels
-  them too (second signal). `num_total_jobs` / `max_active_time` drain by themselves, after
-  which `run()` returns normally and the process exits 0.
+  them too (second signal). `num_total_jobs` / `max_active_time` drain by themselves, then
+  `run()` returns and the process exits 0. `wait_draining()` returns when a drain begins.
 
 Cancellation of a job cancels the handler's task; the handler's cleanup (container stop,
 workspace removal, final log flush) runs in its own `finally` blocks before the mark is sent.
@@ -187,6 +184,9 @@ class Worker:
             log.info("draining: no new jobs will be dequeued", running=len(self._runs))
         self._stopping.set()
 
+    async def wait_draining(self) -> None:
+        await self._stopping.wait()
+
     def interrupt(self) -> None:
         """Drain, and cancel every running job (they are marked errored)."""
         self.drain()
@@ -285,6 +285,8 @@ class Worker:
         elif self.refused and not reason:
             log.info("dequeuing again: the condition cleared", was=self.refused)
         self.refused = reason
+        if self._metrics is not None:
+            self._metrics.disk_pressure.set(1 if reason else 0)
         return bool(reason)
 
     async def _acquire_slot(self) -> bool:

@@ -1,7 +1,8 @@
 """A job's workspace: directory, repository fetch, job files, step scripts, and removal.
 
 Owns the filesystem side of a job (spec §4.2, §4.3): `prepare_workspace` creates
-`<root>/workspace-<jobID>-XXXX`, marks it with `.executor-owner` for the janitor, fetches the
+`<root>/workspace-<jobID>-XXXX`, marks it for the janitor (`<root>/.workspace-…owner`, beside
+it, out of every step's reach: `executor.workspace.marker`), fetches the
 repository through the local authenticating proxy (`executor.workspace.gitproxy`) with exactly
 Sourcegraph's git commands and log keys, writes the job's files and step scripts, and
 `teardown_workspace` removes it (with a caller-supplied fallback for root-owned files, see
@@ -40,7 +41,8 @@ from executor.workspace.files import (
     write_files,
 )
 from executor.workspace.gitproxy import git_proxy
-from executor.workspace.marker import OWNER_MARKER, write_owner_marker
+from executor.workspace.hostgit import host_git_env
+from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache, cache_applies, fetch_flags
 
 __all__ = [
@@ -56,7 +58,6 @@ __all__ = [
 
 #: Directory (relative to the workspace) that holds one script per docker step.
 SCRIPTS_DIR = ".sourcegraph-executor"
-#: JSON `{"executor": <name>, "job": "<id>", "lock": <path>}` in every workspace we create.
 
 _MAX_LINE = 1024 * 1024
 
@@ -136,7 +137,8 @@ async def prepare_workspace(
         repo_path = _repo_path(path, job.repository_directory)
         repo_path.mkdir(parents=True, exist_ok=True)
         if job.repository_name:
-            git_env = {**env, "GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1"}
+            # Only the executor's own git configuration: `executor.workspace.hostgit`.
+            git_env = host_git_env(env, GIT_LFS_SKIP_SMUDGE="1")
             async with (
                 git_proxy(
                     job,
@@ -155,16 +157,13 @@ async def prepare_workspace(
                             await _fetch_from_cache(logger, argv, cached, url, repo_path, git_env)
                             continue
                     await _run_logged(logger, key, argv, git_env)
-                    if key == "setup.git.init" and repo_path == path:
-                        # Keep the marker out of `git status` and of any diff a step computes.
-                        with (path / ".git" / "info" / "exclude").open("a") as fh:
-                            fh.write(f"/{OWNER_MARKER}\n")
         scripts_dir = path / SCRIPTS_DIR
         scripts_dir.mkdir(mode=FILE_MODE, exist_ok=True)
         await write_files(job, path, scripts_dir, logger, files, scripts)
         return Workspace(path=path, repo_path=repo_path, scripts_dir=scripts_dir)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(remove_tree, path))
+        remove_owner_marker(path)
         raise
 
 
@@ -310,7 +309,8 @@ async def teardown_workspace(
             error = await asyncio.shield(remove_as_root(ws.path))
         if error is not None:
             handle.write_text(f"Operation failed: {error}\n")
-            return False
+            return False  # the marker stays: a janitor retries, knowing the owner
+        remove_owner_marker(ws.path)
         return True
     finally:
         handle.finalize(0)

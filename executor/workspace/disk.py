@@ -5,14 +5,26 @@ inodes of the workspace root against `EXECUTOR_MIN_FREE_DISK` (ours; `5%` of the
 default, or a size such as `2G`, `0` for no check). Below it the executor stops dequeuing, says
 why once, and resumes by itself when space comes back; a full host then leaves its jobs queued
 for other executors instead of failing each one within a second.
+
+While it refuses, the worker sets the `executor_disk_pressure` gauge to 1 (the heartbeat's
+`prometheusMetrics` carries it to the frontend) and logs the reason once.
+
+`filesystem_full` is the after-the-fact check: a job that failed while the workspace filesystem
+has (almost) no space or inodes left is reported as a disk-full error naming its phase and path
+(`executor.worker.handler`), rather than as a bare `[Errno 28]` or a step's exit code.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
-__all__ = ["DiskAdmission"]
+__all__ = ["FULL_SLACK", "DiskAdmission", "filesystem_full", "is_enospc"]
+
+#: Free bytes under which a filesystem counts as full after a failed write: a writer using
+#: 1 MiB buffers (dd bs=1M, git's pack writes) fails with up to that much still free.
+FULL_SLACK = 4 << 20
 
 
 class DiskAdmission:
@@ -48,6 +60,34 @@ class DiskAdmission:
                     f"(EXECUTOR_MIN_FREE_DISK)"
                 )
         return None
+
+
+def filesystem_full(path: Path, slack: int = FULL_SLACK) -> str | None:
+    """How the filesystem holding `path` (or its nearest existing parent) is full, or None."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        st = os.statvfs(probe)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free < slack:
+        return f"{_mib(free)} free of {_mib(st.f_blocks * st.f_frsize)}"
+    if st.f_files and st.f_favail == 0:
+        return f"no free inodes (of {st.f_files})"
+    return None
+
+
+def is_enospc(err: BaseException | None) -> OSError | None:
+    """The ENOSPC/EDQUOT `OSError` in `err`'s cause chain, if there is one."""
+    seen = 0
+    while err is not None and seen < 16:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return err
+        err = err.__cause__ or err.__context__
+        seen += 1
+    return None
 
 
 def _mib(size: int) -> str:

@@ -82,6 +82,7 @@ async def write_files(
     if not job.files and not scripts:
         return
     handle = logger.open(_KEY, None)
+    target: Path | None = None
     try:
         # Refuse lexically bad paths before writing (or fetching) anything.
         for rel in job.files:
@@ -112,7 +113,8 @@ async def write_files(
             handle.write_text(f"{err}\n")
         handle.finalize(1)
         if isinstance(err, OSError):
-            raise WorkspaceError(f"failed setup.fs.extras: {err}", step_key=_KEY) from err
+            where = f"writing {target}: " if target is not None and not err.filename else ""
+            raise WorkspaceError(f"failed setup.fs.extras: {where}{err}", step_key=_KEY) from err
         raise
     handle.finalize(0)
 

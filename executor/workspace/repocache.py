@@ -26,8 +26,8 @@ detected and the entry rebuilt, never used. The total size is bounded by
 bound is dropped after use); `0` turns the cache off. Jobs with a sparse checkout bypass it
 (their fetch is a partial clone, `--filter=blob:none`).
 
-Every git command on the cache runs without system or global config (`GIT_CONFIG_NOSYSTEM`,
-`GIT_CONFIG_GLOBAL=/dev/null`) and without hooks: nothing a step could have written is read.
+Every git command on the cache runs with `executor.workspace.hostgit.host_git_env`: no system
+or global config or attributes, no hooks, no fsmonitor; nothing a step could have written is read.
 Any failure of the cache falls back to today's fetch; the cache never fails a job.
 """
 
@@ -50,6 +50,7 @@ from pathlib import Path
 import structlog
 
 from executor.wire import Job
+from executor.workspace.hostgit import host_git_env
 
 __all__ = ["DEFAULT_DIR_NAME", "RepoCache", "cache_applies", "fetch_flags"]
 
@@ -107,13 +108,7 @@ class RepoCache:
     def __init__(self, root: Path, max_bytes: int, env: Mapping[str, str]) -> None:
         self.root = root
         self.max_bytes = max_bytes
-        self._env = {
-            **{k: v for k, v in env.items() if k in ("PATH", "HOME", "USER")},
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_LFS_SKIP_SMUDGE": "1",
-        }
+        self._env = host_git_env(env, GIT_LFS_SKIP_SMUDGE="1")
         #: Counters for tests and metrics: entries filled, updated, used as they were, rebuilt
         #: after failing the check, and evicted.
         self.stats = {"filled": 0, "updated": 0, "hits": 0, "rebuilt": 0, "evicted": 0}

@@ -16,6 +16,7 @@ METRICS = [
     "src_apiworker_command_errors_total", "src_apiworker_command_duration_seconds",
     "executor_cancel_latency_seconds", "executor_janitor_containers_removed_total",
     "executor_janitor_workspaces_removed_total", "executor_janitor_errors_total",
+    "executor_disk_pressure",
 ]  # fmt: skip
 
 
@@ -37,5 +38,6 @@ def test_alert_rules_parse_and_cover_errors() -> None:
         "executor_cancel_latency_seconds",
         "executor_janitor_errors_total",
         "executor_janitor_containers_removed_total",
+        "executor_disk_pressure",
     ):
         assert metric in exprs, metric

@@ -135,3 +135,13 @@ def test_iptables_blocks_metadata_and_private_ranges(stubs: Path) -> None:
     first_reject = next(i for i, r in enumerate(rules) if "-j REJECT" in r)
     assert allow < first_reject, "the mirror exception must come before the rejects"
     assert any("-I DOCKER-USER 1 -i docker0 -j EXECUTOR-ISOLATION" in r for r in rules)
+    assert any("-I INPUT 1 -i docker0 -j EXECUTOR-ISOLATION-INPUT" in r for r in rules)
+
+
+def test_iptables_allows_the_frontend_before_any_reject(stubs: Path) -> None:
+    env = {"EXECUTOR_IPTABLES_RULES": "true", "EXECUTOR_FRONTEND_URL": "https://10.0.9.9/x"}
+    run("executor-iptables.sh", [], env, stubs)
+    rules = (stubs.parent / "iptables.log").read_text().splitlines()
+    allow = [i for i, r in enumerate(rules) if "-d 10.0.9.9 --dport 443 -j RETURN" in r]
+    first_reject = next(i for i, r in enumerate(rules) if "-j REJECT" in r)
+    assert len(allow) == 2 and max(allow) < first_reject, rules  # forward and input chains

@@ -8,7 +8,8 @@ What a site admin relies on and only a booted systemd shows: a job runs; `system
 drains; `EXECUTOR_NUM_TOTAL_JOBS` powers the host off (systemd runs `ExecStop=` also when the
 daemon exits by itself, see systemd.service(5)); `apt purge` works when `/var/lib/executor` is a
 mount point; an upgrade stops the old daemon before unpacking and starts the new one; a stop while
-the frontend is down is a clean stop.
+the frontend is down is a clean stop; the unit is `Type=notify` (READY=1, STATUS=) and its
+watchdog restarts a daemon whose loop is frozen.
 
 Run by `.ci/deploy.sh` (`-m systemd_boot`, after it built the deb: `EXECUTOR_TEST_DEB`); the
 plain suite deselects it (pyproject `addopts`), as it needs the package built first. Needs root
@@ -76,6 +77,9 @@ class Host:
 
     def __init__(self, name: str, state: Path) -> None:
         self.name, self.state = name, state
+        #: The step network the unit's ExecStartPre creates on the host's engine (removed at
+        #: teardown); not `executor-…`, which `tests/leftovers.py` counts as a leftover.
+        self.step_network = f"exboot-{uuid.uuid4().hex[:8]}"
 
     def sh(self, script: str, check: bool = True, timeout: float = 600) -> str:
         done = run("docker", "exec", self.name, "sh", "-ec", script, check=False, timeout=timeout)
@@ -178,6 +182,7 @@ def boot(image: str, tmp_path: Path) -> Iterator[Callable[[], Host]]:
         left = run("docker", "ps", "-aq", "--filter", f"label=executor.host={host.name}").stdout
         if left.split():
             run("docker", "rm", "-f", *left.split(), check=False)
+        run("docker", "network", "rm", host.step_network, check=False)
 
 
 def configure_for(host: Host, sandbox: Any, **extra: str) -> None:
@@ -193,6 +198,12 @@ def configure_for(host: Host, sandbox: Any, **extra: str) -> None:
         # Workspaces live under /var/lib/executor in the container; the host's engine mounts
         # them from where that directory really is.
         docker_host_mount_path=str(host.state / "workspaces"),
+        # The unit turns the egress firewall on by default. Not here: with `--network host`
+        # its iptables rules would land on this CI machine itself. The rules are tested in
+        # network namespaces (tests/deploy/test_egress_firewall.py); the step network the same
+        # ExecStartPre creates is tested here, with a name of this host's own.
+        iptables_rules="false",
+        step_network=host.step_network,
         **extra,
     )
 
@@ -236,6 +247,11 @@ def test_job_runs_stop_drains_and_purge_empties_the_mounted_state_dir(
     done = sandbox.wait_state(first, timeout=180)
     assert done["state"] == "completed", (done, host.journal("-u", "executor"))
     assert "stdout: # sample" in logs(sandbox, first)["step.docker.0"]["out"]
+    # The step ran on the step network the unit's ExecStartPre created (EXECUTOR_STEP_NETWORK).
+    command = logs(sandbox, first)["step.docker.0"]["command"]
+    assert command[command.index("--network") + 1] == host.step_network, command
+    network = run("docker", "network", "inspect", "-f", "{{.Driver}}", host.step_network)
+    assert network.stdout.strip() == "bridge"
     assert host.unit("ActiveState")["ActiveState"] == "active"
     # The hardening holds on a real systemd (the job above ran under it); 10 is "UNSAFE".
     security = host.sh("systemd-analyze security executor.service --no-pager")
@@ -334,3 +350,43 @@ def test_stop_while_the_frontend_is_down_is_a_clean_stop(
     assert host.unit("ActiveState")["ActiveState"] == "active"
     host.sh("systemctl stop executor.service", timeout=300)
     assert_clean_stop(host)
+
+
+def test_notify_status_and_the_watchdog_restarts_a_frozen_daemon(
+    boot: Callable[[], Host], debs: tuple[Path, Path], sandbox: Any, sample_repo: Any
+) -> None:
+    host = started(boot, debs[0], sandbox, sample_repo)
+    # `systemctl enable --now` of a Type=notify unit returned: READY=1 arrived.
+    props = ("ActiveState", "Type", "WatchdogUSec", "StatusText", "MainPID", "NRestarts")
+    wait_until(lambda: "running" in host.unit("StatusText")["StatusText"], 120, interval=0.5)
+    unit = host.unit(*props)
+    assert unit["Type"] == "notify" and unit["ActiveState"] == "active", unit
+    assert unit["WatchdogUSec"] == "2min", unit
+    assert unit["StatusText"] == "running: dequeuing from batches", unit
+
+    # A 5 s watchdog (a drop-in), then freeze the daemon: no pings, systemd kills and restarts
+    # it. TimeoutAbortSec bounds the SIGABRT's wait (systemd sends SIGCONT after it).
+    host.sh(
+        "mkdir -p /etc/systemd/system/executor.service.d && printf '[Service]\\nWatchdogSec=5s"
+        "\\nTimeoutAbortSec=30s\\n' >/etc/systemd/system/executor.service.d/watchdog.conf"
+        " && systemctl daemon-reload && systemctl restart executor.service"
+    )
+    wait_until(lambda: "running" in host.unit("StatusText")["StatusText"], 120, interval=0.5)
+    frozen = host.unit("MainPID")["MainPID"]
+    host.sh(f"kill -STOP {frozen}")
+
+    def restarted() -> bool:
+        now = host.unit("ActiveState", "MainPID", "NRestarts", "StatusText")
+        return (
+            now["NRestarts"] != "0"
+            and now["MainPID"] not in ("0", frozen)
+            and now["StatusText"].startswith("running")
+        )
+
+    wait_until(restarted, 180, interval=1)
+    journal = host.journal("-u", "executor")
+    assert "Watchdog timeout" in journal, journal
+    # faulthandler: the killed daemon printed where its threads were.
+    assert "Fatal Python error: Aborted" in journal, journal
+    after = sandbox.enqueue(job(sample_repo, "echo after the watchdog"))
+    assert sandbox.wait_state(after, timeout=180)["state"] == "completed"

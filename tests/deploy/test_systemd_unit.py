@@ -94,3 +94,23 @@ def test_recycle_hook(unit: dict) -> None:
     assert svc["ExecStopPost"] == ["+/usr/libexec/executor/executor-recycle post"]
     assert svc["ExecStop"] == ["+/usr/libexec/executor/executor-recycle stop-requested"]
     assert "+/usr/libexec/executor/executor-iptables.sh" in svc["ExecStartPre"]
+
+
+def test_egress_rules_on_by_default(unit: dict) -> None:
+    """Deliver 7: the unit turns the step network and its firewall on; the env file (read after
+    `Environment=`, and overriding it) opts out. The firewall runs before the daemon starts."""
+    svc = unit["Service"]
+    env = " ".join(svc["Environment"])
+    assert "EXECUTOR_IPTABLES_RULES=true" in env
+    assert "EXECUTOR_STEP_NETWORK=executor-steps" in env
+    assert svc["ExecStartPre"][0] == "+/usr/libexec/executor/executor-iptables.sh"
+
+
+def test_notify_and_watchdog(unit: dict) -> None:
+    svc = unit["Service"]
+    assert svc["Type"] == ["notify"]
+    assert svc["NotifyAccess"] == ["main"]
+    # Longer than a ping interval by far, shorter than the drain timeout.
+    assert 1 <= minutes(svc["WatchdogSec"][0]) <= 5
+    # A watchdog kill is a failure: Restart=on-failure starts a fresh daemon.
+    assert svc["Restart"] == ["on-failure"]

@@ -26,7 +26,7 @@ def _apply(
 ) -> tuple[dict[str, Any], float]:
     capsys.readouterr()
     start = time.monotonic()
-    argv = ["batch", "apply", str(spec), "--wait", "--json", "--timeout", "120s"]
+    argv = ["batch", "apply", str(spec), "--wait", "--json", "--wait-timeout", "120s"]
     code = batch_cli([*argv, "--url", box.url, "--token", box.token])
     elapsed = time.monotonic() - start
     out = capsys.readouterr().out

@@ -178,6 +178,7 @@ def test_kill_9_at_random_points_every_job_ends_once(
 
     def clean() -> bool:
         dirs = [*root.glob("workspace-*"), *root.glob("executor-docker-config-*")]
+        dirs += [*root.glob(".workspace-*.owner"), *root.glob(".executor-docker-config-*.owner")]
         return not container_ids(root) and not dirs
 
     assert wait_for(clean, 30, 0.5), (container_ids(root), sorted(os.listdir(root)))

@@ -31,7 +31,13 @@ from executor.runtime.janitor import (
     hold_liveness_lock,
     liveness_lock_path,
 )
-from executor.workspace.marker import OWNER_MARKER, read_owner_marker, write_owner_marker
+from executor.workspace.marker import (
+    marked_directory,
+    marker_path,
+    read_owner_marker,
+    remove_owner_marker,
+    write_owner_marker,
+)
 
 
 def _dead_daemon_lock(root: Path, name: str) -> Path:
@@ -84,18 +90,26 @@ def test_killed_daemon_is_dead(tmp_path: Path) -> None:
 
 
 def test_owner_marker_round_trip(tmp_path: Path) -> None:
-    write_owner_marker(tmp_path, executor_name="e1", job_id=42, lock_path="/tmp/x.lock")
-    assert json.loads((tmp_path / OWNER_MARKER).read_text()) == {
+    directory = tmp_path / "workspace-42-x"
+    directory.mkdir()
+    write_owner_marker(directory, executor_name="e1", job_id=42, lock_path="/tmp/x.lock")
+    # Beside the directory, not in it: a step (which gets the directory mounted) cannot reach it.
+    assert os.listdir(directory) == []
+    assert marker_path(directory) == tmp_path / ".workspace-42-x.owner"
+    assert marked_directory(marker_path(directory)) == directory
+    assert json.loads(marker_path(directory).read_text()) == {
         "executor": "e1",
         "job": "42",
         "lock": "/tmp/x.lock",
     }
-    marker = read_owner_marker(tmp_path)
+    marker = read_owner_marker(directory)
     assert marker is not None
     assert (marker.executor, marker.job, marker.lock) == ("e1", "42", "/tmp/x.lock")
-    (tmp_path / OWNER_MARKER).write_text("{not json")
-    assert read_owner_marker(tmp_path) is None
+    marker_path(directory).write_text("{not json")
+    assert read_owner_marker(directory) is None
     assert read_owner_marker(tmp_path / "missing") is None
+    remove_owner_marker(directory)
+    assert not marker_path(directory).exists()
 
 
 class Host:
@@ -195,6 +209,12 @@ def test_janitor_removes_orphans_and_spares_live_sibling(host: Host) -> None:
         }
         not_a_workspace = host.root / "other-dir"
         not_a_workspace.mkdir()
+        # A step can write inside its workspace, never beside it: a forged marker of the old
+        # layout (claiming my live job) changes nothing.
+        forged = {"executor": me, "job": "1", "lock": str(my_lock.path)}
+        (remove_dirs["dead executor's job"] / ".executor-owner").write_text(json.dumps(forged))
+        stray = host.root / ".workspace-99-gone.owner"  # teardown stopped between the two
+        stray.write_text(json.dumps({"executor": dead, "job": "99", "lock": ""}))
 
         counters = JanitorCounters()
         janitor = Janitor(
@@ -222,7 +242,9 @@ def test_janitor_removes_orphans_and_spares_live_sibling(host: Host) -> None:
         for what, path in keep_dirs.items():
             assert (path / "repo" / "file.txt").exists(), what
         for what, path in remove_dirs.items():
-            assert not path.exists(), what
+            assert not path.exists() and not marker_path(path).exists(), what
+        assert marker_path(keep_dirs["sibling's job"]).exists()
+        assert not stray.exists()
         assert not_a_workspace.exists()
         # The dead daemon's lock file is gone; live ones stay.
         assert not dead_lock.exists()
@@ -378,14 +400,17 @@ def test_a_step_written_fifo_never_blocks_the_janitor(tmp_path: Path) -> None:
 
     ws = tmp_path / "workspace-1-abc"
     ws.mkdir()
-    os.mkfifo(ws / OWNER_MARKER)
+    os.mkfifo(marker_path(ws))
     fifo_lock = tmp_path / "lock.fifo"
     os.mkfifo(fifo_lock)
     results: dict[str, object] = {}
 
+    named_like_a_lock = tmp_path / ".executor-evil.lock"
+    os.mkfifo(named_like_a_lock)
+
     def probe() -> None:
         results["marker"] = read_owner_marker(ws)
-        results["alive"] = executor_alive(fifo_lock)
+        results["alive"] = executor_alive(fifo_lock) and executor_alive(named_like_a_lock)
 
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()

@@ -1,7 +1,8 @@
 """The sandbox's web page over loopback (`executor.sandbox.web`): the site token gates every page,
 a job's log entries reach the page and its JSON while the job is still processing (appended
 through the queue API as an executor does), the cancel button cancels, a 16 MiB entry is cut
-for display, and a batch spec's diffs are shown escaped with +/- lines marked."""
+for display (its whole output a download away), and a batch spec's diffs are shown escaped
+with +/- lines marked."""
 
 from __future__ import annotations
 
@@ -86,7 +87,13 @@ def test_every_page_needs_the_site_token_and_leaks_nothing(samples: Any) -> None
     _add_entry(samples, job, headers, SECRET_OUT)
     anonymous = httpx.Client(base_url=samples.url, timeout=60.0)
     wrong_cookie = httpx.Client(base_url=samples.url, timeout=60.0, cookies={COOKIE: "nope"})
-    pages = [f"{UI}/", f"{UI}/jobs/{job['id']}", f"{UI}/jobs/{job['id']}/data", f"{UI}/batches/1"]
+    pages = [
+        f"{UI}/",
+        f"{UI}/jobs/{job['id']}",
+        f"{UI}/jobs/{job['id']}/data",
+        f"{UI}/jobs/{job['id']}/logs/1",
+        f"{UI}/batches/1",
+    ]
     for path in pages:
         for client, extra, says in (
             (anonymous, {}, "needs the site token"),
@@ -170,6 +177,16 @@ def test_a_16_mib_log_entry_is_cut_for_display(samples: Any) -> None:
     data = browser.get(f"{UI}/jobs/{job['id']}/data").json()
     [entry] = data["entries"]
     assert len(entry["out"].encode()) <= DISPLAY_LIMIT and entry["note"]
+    # The notice links the whole output, as a plain text download.
+    raw_url = f"{UI}/jobs/{job['id']}/logs/1"
+    assert entry["raw_url"] == raw_url
+    assert f'<a class="raw" href="{raw_url}">Download the full output</a>' in response.text
+    raw = browser.get(raw_url)
+    assert raw.status_code == 200 and raw.headers["content-type"].startswith("text/plain")
+    assert "attachment" in raw.headers["content-disposition"]
+    assert len(raw.content) == 16 * 1024 * 1024 + len("stdout: THE-END\n")
+    assert raw.text.endswith("stdout: THE-END\n")
+    assert browser.get(f"{UI}/jobs/{job['id']}/logs/2").status_code == 404
 
 
 def test_batch_spec_page_shows_workspaces_and_escaped_coloured_diffs(samples: Any) -> None:

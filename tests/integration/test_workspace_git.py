@@ -27,7 +27,7 @@ from executor.logstream.logger import ExecutionLogger, Redactor
 from executor.wire import ExecutionLogEntry, Job
 from executor.workspace.clone import Workspace, prepare_workspace, teardown_workspace
 from executor.workspace.gitproxy import git_proxy
-from executor.workspace.marker import OWNER_MARKER
+from executor.workspace.marker import marker_path
 
 REPO = "github.com/test/repo"
 JOB_TOKEN = "f" * 40
@@ -261,9 +261,9 @@ def test_full_fetch_exact_commands_and_headers(upstream: Upstream, tmp_path: Pat
     assert _git(ws.path, "rev-parse", "HEAD") == head
     assert _git(ws.path, "remote", "get-url", "origin") == REPO
     assert_no_secret(ws, sink)
-    # The owner marker is there but invisible to git (no diff can pick it up).
-    assert (ws.path / OWNER_MARKER).exists()
-    assert OWNER_MARKER not in _git(ws.path, "status", "--porcelain", "--ignored=no")
+    # The owner marker is beside the workspace, out of the steps' mount (and of any diff).
+    assert marker_path(ws.path).exists() and marker_path(ws.path).parent == ws.path.parent
+    assert _git(ws.path, "status", "--porcelain", "--ignored=no") == ""
     # Every request reached the upstream under /.executors/git with the proxy's headers.
     assert upstream.requests
     for req in upstream.requests:

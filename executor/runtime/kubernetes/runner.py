@@ -35,7 +35,7 @@ import structlog
 
 from executor.config.kubernetes import KubernetesSettings
 from executor.errors import JobError, StepFailed
-from executor.runtime import EntryOpener, LogEntry, WorkspaceFile
+from executor.runtime import EntryOpener, FileFetcher, LogEntry
 from executor.runtime.kubernetes import spec
 from executor.runtime.kubernetes.client import ApiException, KubeClient, api_reason
 from executor.runtime.kubernetes.failures import (
@@ -46,7 +46,7 @@ from executor.runtime.kubernetes.failures import (
     terminated,
 )
 from executor.runtime.kubernetes.follow import follow_container
-from executor.wire import Job
+from executor.wire import ZERO_TIME, Job
 from executor.workspace.repocache import fetch_flags
 
 __all__ = ["KubernetesRuntime", "PodView"]
@@ -123,7 +123,7 @@ class KubernetesRuntime:
         self.last_cancel_latency: float | None = None
 
     def plan(
-        self, job: Job, files: Sequence[WorkspaceFile], scripts: Sequence[tuple[str, str]]
+        self, job: Job, files: Sequence[spec.JobFile], scripts: Sequence[tuple[str, str]]
     ) -> spec.JobPlan:
         """The pure description of `job`'s objects (`spec.JobPlan`)."""
         taken: set[str] = set()
@@ -139,7 +139,7 @@ class KubernetesRuntime:
             )
             for index, step in enumerate(job.docker_steps)
         ]
-        job_files = [spec.JobFile(f.path, f.content, f.modified) for f in files]
+        job_files = list(files)
         job_files += [
             spec.JobFile(f"{spec.SCRIPTS_DIR}/{name}", text.encode()) for name, text in scripts
         ]
@@ -163,14 +163,21 @@ class KubernetesRuntime:
     async def run_job(
         self,
         job: Job,
-        files: Sequence[WorkspaceFile],
+        files: FileFetcher,
         scripts: Sequence[tuple[str, str]],
         logger: EntryOpener,
     ) -> None:
         if not job.token:
             raise JobError("the Kubernetes runtime needs a job token (the frontend sent none)")
+        contents = []
+        for path, item in job.files.items():
+            content = item.content
+            if item.bucket and item.key:
+                content = await files.get_file(job, item.bucket, item.key)
+            modified = None if item.modified_at == ZERO_TIME else item.modified_at.timestamp()
+            contents.append(spec.JobFile(path, content, modified))
         try:
-            plan = self.plan(job, files, scripts)
+            plan = self.plan(job, contents, scripts)
             secret = spec.build_secret(plan)
             manifest = spec.build_job(plan, self.settings)
         except ValueError as err:
