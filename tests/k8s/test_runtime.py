@@ -255,3 +255,31 @@ def test_twenty_jobs_with_four_slots(
     for i, job_id in enumerate(ids):
         assert f"stdout: job {i}" in logs(box, job_id)["step.kubernetes.only"]["out"]
     assert nothing_left(k8s_cluster, namespace) == []
+
+
+def test_a_pvc_that_never_binds_is_a_clear_error(
+    start: Callable[..., Any], box: Any, k8s_cluster: K8sCluster, namespace: str
+) -> None:
+    """The test cluster has no storage provisioner: the job's PVC stays unbound, its pod
+    unschedulable; after the start timeout the job errors with the scheduler's reason, and the
+    PVC goes with the rest."""
+    start(
+        plain={
+            "KUBERNETES_JOB_VOLUME_TYPE": "pvc",
+            "KUBERNETES_JOB_VOLUME_SIZE": "16Mi",
+            "EXECUTOR_KUBERNETES_POD_START_TIMEOUT": "15s",
+        }
+    )
+    job_id = job(box, step("true"))
+    assert wait_for(
+        lambda: any(
+            n.startswith("persistentvolumeclaim/") for n in leftovers(k8s_cluster, namespace)
+        ),
+        120,
+        interval=0.5,
+    )
+    done = box.wait_state(job_id, FINAL, timeout=180)
+    assert done["state"] in ("errored", "failed")
+    assert "could not be scheduled" in done["failure_message"], done["failure_message"]
+    assert "PersistentVolumeClaim" in done["failure_message"]
+    assert nothing_left(k8s_cluster, namespace) == []
