@@ -7,6 +7,8 @@ Secret, PVC or pod. Bounds are generous (shared cores): they catch a hang, not a
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -104,7 +106,7 @@ def test_two_steps_complete_through_the_sandbox(
 def test_logs_stream_while_the_step_runs(
     start: Callable[..., Any], box: Any, k8s_cluster: K8sCluster, namespace: str
 ) -> None:
-    start()
+    daemon = start()
     job_id = job(box, step("echo early; sleep 25; echo late", key="slow"))
     entry = wait_for(
         lambda: logs(box, job_id).get("step.kubernetes.slow", {}).get("out", "").count("early"),
@@ -114,6 +116,15 @@ def test_logs_stream_while_the_step_runs(
     assert entry, logs(box, job_id)
     seen = logs(box, job_id)["step.kubernetes.slow"]
     assert "late" not in seen["out"] and seen.get("exitCode") is None
+    # The job token is in the Secret only: not in the Job, the pod, the logs or the daemon's log.
+    name = f"sg-executor-job-batches-{job_id}"
+    encoded = k8s_cluster.run(
+        "get", "secret", f"{name}-secrets", "-n", namespace, "-o", "jsonpath={.data.TOKEN}"
+    ).stdout
+    token = base64.b64decode(encoded).decode()
+    assert len(token) >= 16
+    objects = k8s_cluster.run("get", "job,pods", "-n", namespace, "-o", "json").stdout
+    assert token not in objects and encoded not in objects
     done = box.wait_state(job_id, FINAL, timeout=180)
     assert done["state"] == "completed"
     final = logs(box, job_id)["step.kubernetes.slow"]
@@ -121,6 +132,7 @@ def test_logs_stream_while_the_step_runs(
     output = [line for line in final["out"].splitlines() if not line.startswith("stdout: +")]
     assert output == ["stdout: early", "stdout: late"]
     assert final["exitCode"] == 0
+    assert token not in json.dumps(box.job(job_id)) and token not in daemon.log_text
     assert nothing_left(k8s_cluster, namespace) == []
 
 
