@@ -171,6 +171,14 @@ PACKAGE_FORBIDS: dict[str, tuple[str, ...]] = {
     "executor.wire": ("executor.apiclient", "executor.worker", "executor.runtime", "executor.run"),
     "executor.batch": ("executor.worker", "executor.apiclient", "executor.run"),
     "executor.runtime": ("executor.worker", "executor.apiclient", "executor.run"),
+    # The Kubernetes runtime runs the whole job in a pod: no Docker, no host workspace.
+    "executor.runtime.kubernetes": (
+        "docker",
+        "executor.runtime.docker",
+        "executor.runtime.rootclean",
+        "executor.workspace.clone",
+        "executor.workspace.gitproxy",
+    ),
 }
 SANDBOX_MAY_IMPORT = (
     "executor.sandbox",
