@@ -1,4 +1,4 @@
-"""The command line: `executor run | validate | batch exec | sandbox …`.
+"""The command line: `executor run | validate | batch exec | batch helper | sandbox …`.
 
 Parses arguments, loads the settings once and calls the composition root (`executor.run`).
 Exit codes: 0 after a clean stop or drain, 1 on a runtime failure (or a signal while still
@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         from executor.sandbox.cli import main as sandbox_main
 
         sys.exit(sandbox_main(args[1:]))
+    if args[:2] == ["batch", "helper"]:
+        from executor.batch.cli import helper_main
+
+        sys.exit(helper_main(args[2:], os.environ))
     if args[:2] == ["batch", "exec"]:
         from executor.batch.cli import (  # type: ignore[import-not-found,unused-ignore]
             main as batch_main,
@@ -68,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         "--config-only", action="store_true", help="only validate the environment variables"
     )
     sub.add_parser("sandbox", help="the reference frontend (see `executor sandbox --help`)")
-    sub.add_parser("batch", help="`executor batch exec …`: the batch spec engine")
+    sub.add_parser(
+        "batch", help="`executor batch exec …` (the batch spec engine), `batch helper pre|post <i>`"
+    )
     parser.set_defaults(command="run")
     return parser
 

@@ -14,7 +14,8 @@
 #   7. stop the daemon (SIGTERM, it drains) and the sandbox, and remove the temporary files.
 #
 # Environment: SPEC (default examples/hello-world.batch.yaml), KEEP=1 keeps the data directory,
-# STAY=1 waits for Ctrl-C before stopping.
+# STAY=1 waits for Ctrl-C before stopping, V2=1 makes the sandbox send V2 batches jobs
+# (`--native-server-side-execution`: batcheshelper docker steps, the executor-batcheshelper image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -50,8 +51,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "▶ sandbox on $SANDBOX_URL (data in $work); web page $SANDBOX_URL/sandbox/ui/"
+v2_flags=()
+[[ "${V2:-0}" == 1 ]] && v2_flags=(--native-server-side-execution)
 .venv/bin/executor sandbox serve --port "$port" --data-dir "$work/sandbox" \
-  --token "$token" --log-level warning >"$work/sandbox.log" 2>&1 &
+  --token "$token" --log-level warning "${v2_flags[@]}" >"$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 100); do
   .venv/bin/executor sandbox repo list >/dev/null 2>&1 && break

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for the executor: Debian packages, the virtualenv, the step image.
+# Sets up a fresh machine for the executor: Debian packages, the virtualenv, the step image and
+# the batch helper image (scripts/build-images.sh).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,8 @@ need=()
 command -v git >/dev/null || need+=(git)
 [[ -x /bin/busybox ]] || need+=(busybox-static)
 command -v docker >/dev/null || need+=(docker.io)
+# The project's base image for the batch helper image (scripts/build-images.sh).
+command -v debootstrap >/dev/null || need+=(debootstrap)
 # The egress firewall test builds network namespaces (tests/deploy/test_egress_firewall.py).
 command -v ip >/dev/null || need+=(iproute2)
 command -v iptables >/dev/null || need+=(iptables)

@@ -1,7 +1,8 @@
 """Shared fixtures for tests that need a real Docker engine and the local busybox step image.
 
 `docker_engine` (session) checks `docker info` once and builds `executor-busybox:latest` once with
-`scripts/build-images.sh`; tests marked `@pytest.mark.docker` use it and FAIL, with the
+`scripts/build-images.sh` (without the batch helper image: `helper_image` builds that one for
+the tests that need it); tests marked `@pytest.mark.docker` use it and FAIL, with the
 engine's own error as the reason, when there is no engine: a run without Docker must not look
 green (deselect them with `-m "not docker"` on purpose instead). Nothing is ever pulled.
 
@@ -20,9 +21,17 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["STEP_IMAGE", "DockerEngine", "docker_engine", "test_labels"]
+__all__ = [
+    "HELPER_IMAGE",
+    "STEP_IMAGE",
+    "DockerEngine",
+    "docker_engine",
+    "helper_image",
+    "test_labels",
+]
 
 STEP_IMAGE = "executor-busybox:latest"
+HELPER_IMAGE = "executor-batcheshelper:latest"
 TEST_LABEL = "executor.test-session"
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +69,25 @@ def docker_engine() -> Iterator[DockerEngine]:
     if info.returncode != 0:
         reason = info.stderr.strip() or info.stdout.strip()
         pytest.fail(f"a Docker engine is required: docker info failed: {reason}")
-    subprocess.run([str(_ROOT / "scripts" / "build-images.sh")], check=True, env=env, timeout=600)
+    subprocess.run(
+        [str(_ROOT / "scripts" / "build-images.sh")],
+        check=True,
+        env={**env, "SKIP_HELPER_IMAGE": "1"},
+        timeout=600,
+    )
     yield DockerEngine(env=env, image=STEP_IMAGE, session=_SESSION)
     _remove_session_containers(env)
+
+
+@pytest.fixture(scope="session")
+def helper_image(docker_engine: DockerEngine) -> str:
+    """`executor-batcheshelper:latest`, (re)built from this checkout when its inputs changed.
+
+    Only tests of V2 batches jobs need it, so only they pay for a rebuild after a code change
+    (the last layer, seconds) or, on a fresh machine, the debootstrap base (minutes)."""
+    env = {**docker_engine.env, "EXECUTOR_BATCHESHELPER_IMAGE": HELPER_IMAGE}
+    subprocess.run([str(_ROOT / "scripts" / "build-images.sh")], check=True, env=env, timeout=1800)
+    return HELPER_IMAGE
 
 
 @pytest.fixture

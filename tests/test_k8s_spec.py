@@ -357,7 +357,7 @@ def test_step_command_keeps_the_exit_code_and_passes_sigterm(tmp_path: Path) -> 
     (scripts / "sleep.sh").write_text("sleep 600\n")
 
     def command(script: str) -> str:
-        text = spec.step_command(spec.StepPlan("k", "k", "c", "img", script))
+        text = spec.step_command(spec.StepPlan("k", "k", "c", "img", script, skip_dir="."))
         return text.replace("/job", str(tmp_path / "job"))
 
     assert subprocess.run(["sh", "-c", command("exit.sh")], check=False).returncode == 7
@@ -367,3 +367,10 @@ def test_step_command_keeps_the_exit_code_and_passes_sigterm(tmp_path: Path) -> 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 143
     assert time.monotonic() - started < 30
+
+
+def test_only_steps_after_a_pre_step_consult_its_skip_file() -> None:
+    first = spec.StepPlan("step.kubernetes.a", "a", "c", "img", "a.sh", dir="repository")
+    later = spec.StepPlan("step.kubernetes.b", "b", "c", "img", "b.sh", dir="repo", skip_dir=".")
+    assert "nextIndex.sh" not in spec.step_command(first)
+    assert "nextIndex.sh /job/skip.json b" in spec.step_command(later)

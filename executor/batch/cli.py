@@ -1,4 +1,4 @@
-"""``executor batch exec -f input.json -repo repository -tmp .src-tmp [...]``, standalone.
+"""``executor batch exec -f input.json …`` standalone, and ``executor batch helper pre|post <i>``.
 
 Owns: the debugging/test entry point that runs the engine in the current directory with a
 :class:`~executor.runtime.docker.DockerRuntime` (default ``DockerOptions``) and prints
@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from executor.batch.execflags import ExecFlags, FlagError, parse_exec_flags, run_batch_exec
+from executor.batch.helper import HelperError, parse_helper_args, run_helper
 from executor.batch.hostrunner import DockerStepRunner
 from executor.batch.step_prepare import ContainerRunner, StepFailure
 from executor.runtime import forwarded_env
 from executor.runtime.argv import DockerOptions, container_labels, container_name
 from executor.runtime.docker import DockerRuntime
 
-__all__ = ["CLI_EXECUTOR_NAME", "main"]
+__all__ = ["CLI_EXECUTOR_NAME", "helper_main", "main"]
 
 CLI_EXECUTOR_NAME = "batch-exec-cli"
 
@@ -75,3 +76,26 @@ async def _run(flags: ExecFlags, outer: Mapping[str, str]) -> int:
     finally:
         runtime.close()
     return code
+
+
+def helper_main(argv: list[str], environ: Mapping[str, str]) -> int:
+    """``executor batch helper pre|post <i> [flags]`` (Sourcegraph's ``batcheshelper``).
+
+    Runs in the job directory (the working directory); events go to stdout, one JSON line
+    each, errors to stderr with exit code 1, as batcheshelper's ``main``."""
+    try:
+        args = parse_helper_args(argv)
+    except HelperError as err:
+        print(f"Usage: batcheshelper <pre|post> <step index> [OPTIONS]\n{err}", file=sys.stderr)
+        return 1
+
+    def emit(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run_helper(args, cwd=Path.cwd(), environ=dict(environ), emit=emit))
+    except HelperError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    return 0

@@ -46,7 +46,12 @@ _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def install_batches(state: SandboxState) -> BatchService:
     """Create the batch service over the sandbox database and hook it into mark calls."""
-    service = BatchService(str(state.settings.db_path))
+    settings = state.settings
+    service = BatchService(
+        str(settings.db_path),
+        native_execution=settings.native_server_side_execution,
+        helper_image=settings.batcheshelper_image,
+    )
     state.store.add_finish_hook(service.on_finish)
     return service
 

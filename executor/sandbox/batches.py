@@ -1,5 +1,6 @@
 """The sandbox as a batch changes frontend: apply a batch spec, run its workspaces as V1 jobs
-on the `batches` queue, turn finished jobs into cached step results and changeset specs.
+(or V2 batcheshelper jobs, `executor.sandbox.batches_v2`, with `native_execution`) on the
+`batches` queue, turn finished jobs into cached step results and changeset specs.
 
 `BatchService.apply` does what Sourcegraph's batch spec creation, workspace resolution and
 `batch_spec_workspace_creator` do (`internal/batches/service`, `internal/batches/background`):
@@ -17,7 +18,9 @@ on the `batches` queue, turn finished jobs into cached step results and changese
    repository`, `shallowClone`, `sparseCheckout: [<path>/*]` with `onlyFetchWorkspace`, the
    secrets as cliStep env and `redactedValues`, and the single cliStep
    `batch exec -f input.json -repo repository -tmp .src-tmp -binaryDiffs` (key `batch-exec`,
-   dir `.`).
+   dir `.`). With `native_execution` (Sourcegraph's `batchChanges.nativeServerSideExecution`)
+   the job carries the V2 docker steps instead: `.pre`/`.run`/`.post` per step around the
+   batch helper image, `apply-diff` and `step<N>.json` for a partial cache hit.
 
 `BatchService.resolve` does steps 1 and 2 only, creating nothing (`src batch repositories`).
 `apply(clear_cache=True)` skips step 4's lookup (src-cli's `-clear-cache`; the new results
@@ -57,6 +60,7 @@ from executor.batch.execution import (
 )
 from executor.batch.spec import BatchSpec, BatchSpecValidationError, parse_batch_spec
 from executor.sandbox.batch_store import BatchStore, WorkspaceRow
+from executor.sandbox.batches_v2 import DEFAULT_HELPER_IMAGE, v2_docker_steps
 from executor.sandbox.changesets import ChangesetBuildError, SpecRepository, build_changeset_specs
 from executor.sandbox.workspaces import HostedRepo, ResolvedWorkspace, resolve_workspaces
 from executor.wire import Job
@@ -121,8 +125,17 @@ def _spec_repo(ws: WorkspaceRow) -> SpecRepository:
 class BatchService:
     """Batch specs over one sandbox database."""
 
-    def __init__(self, db_path: str) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        *,
+        native_execution: bool = False,
+        helper_image: str = DEFAULT_HELPER_IMAGE,
+    ) -> None:
         self.store = BatchStore(db_path)
+        #: Sourcegraph's `batchChanges.nativeServerSideExecution`: V2 jobs (`batches_v2`).
+        self.native_execution = native_execution
+        self.helper_image = helper_image
 
     # -- apply -----------------------------------------------------------------------------
 
@@ -274,7 +287,8 @@ class BatchService:
         *,
         step_timeout: float | None = None,
     ) -> dict[str, Any]:
-        """The Job wire body (without id and token) for one workspace (§8.5, V1)."""
+        """The Job wire body (without id and token) for one workspace (§8.5): V1 (one
+        `batch exec` cliStep), or V2 (batcheshelper docker steps) with `native_execution`."""
         execution_input = WorkspacesExecutionInput(
             batch_change_attributes=_attributes(spec),
             repository=WorkspaceRepo(id=ws.repository_id, name=ws.repository),
@@ -287,6 +301,24 @@ class BatchService:
             cached_step_result=cached or AfterStepResult(),
             skipped_steps={i: {} for i in ws.skipped_steps},
         )
+        files: dict[str, Any] = {"input.json": {"content": execution_input.to_json().encode()}}
+        secret_env = [f"{k}={v}" for k, v in env.items()]
+        steps: dict[str, Any]
+        if self.native_execution:
+            docker_steps, extra = v2_docker_steps(
+                steps=list(spec.steps or []),
+                skipped=ws.skipped_steps,
+                path=ws.path,
+                cached=cached,
+                secret_env=env,
+                helper_image=self.helper_image,
+            )
+            files.update({name: {"content": content} for name, content in extra.items()})
+            steps = {"dockerSteps": docker_steps}
+        else:
+            command = [*CLI_STEP_COMMAND, *_timeout_flag(step_timeout)]
+            cli = {"key": "batch-exec", "command": command, "dir": "."}
+            steps = {"cliSteps": [{**cli, "env": secret_env}]}
         job = Job.model_validate(
             {
                 "id": 0,
@@ -295,15 +327,8 @@ class BatchService:
                 "commit": ws.commit,
                 "shallowClone": True,
                 "sparseCheckout": [f"{ws.path}/*"] if ws.only_fetch_workspace else [],
-                "files": {"input.json": {"content": execution_input.to_json().encode()}},
-                "cliSteps": [
-                    {
-                        "key": "batch-exec",
-                        "command": [*CLI_STEP_COMMAND, *_timeout_flag(step_timeout)],
-                        "dir": ".",
-                        "env": [f"{k}={v}" for k, v in env.items()],
-                    }
-                ],
+                "files": files,
+                **steps,
                 # SECURITY: the executor redacts secret values from every uploaded log.
                 "redactedValues": {v: f"${{{{ secrets.{k} }}}}" for k, v in env.items() if v},
             }

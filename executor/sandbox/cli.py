@@ -2,6 +2,7 @@
 
     serve    [--host 127.0.0.1] [--port 3080] [--data-dir .sandbox-data] [--token T]
              [--stalled-max-age 25s] [--resetter-interval 5s] [--faults SPEC]
+             [--native-server-side-execution [--batcheshelper-image IMAGE]]
     repo add NAME PATH [--register]      repo list
     enqueue FILE.json [--queue batches]  (FILE may be `-` for stdin)
     jobs [--queue Q] [--state S]         job ID      logs ID      cancel ID
@@ -81,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--resetter-interval", type=parse_duration, default=5.0)
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
+        "--native-server-side-execution",
+        action="store_true",
+        help="send V2 batches jobs (batcheshelper docker steps), as Sourcegraph's site config "
+        "batchChanges.nativeServerSideExecution; default: V1 (`batch exec` cliStep)",
+    )
+    serve.add_argument(
+        "--batcheshelper-image",
+        default="executor-batcheshelper:latest",
+        help="the helper image of V2 jobs (executors.batcheshelperImage:…Tag)",
+    )
+    serve.add_argument(
         "--faults",
         type=_faults,
         default=(),
@@ -147,6 +159,8 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
         stalled_max_age=args.stalled_max_age,
         resetter_interval=args.resetter_interval,
         faults=args.faults,
+        native_server_side_execution=args.native_server_side_execution,
+        batcheshelper_image=args.batcheshelper_image,
     )
     console.print(f"sandbox on http://{args.host}:{args.port}, data in {args.data_dir}")
     serve(settings, args.host, args.port, log_level=args.log_level)

@@ -31,6 +31,11 @@ class SandboxSettings:
     max_num_resets: int = 3
     max_num_retries: int = 0
     src_cli_version: str = "5.3.0"
+    #: Sourcegraph's site config `batchChanges.nativeServerSideExecution`: batches jobs are V2
+    #: (batcheshelper docker steps, runnable without Docker on the host, e.g. on Kubernetes).
+    native_server_side_execution: bool = False
+    #: `executors.batcheshelperImage:executors.batcheshelperImageTag` for V2 jobs.
+    batcheshelper_image: str = "executor-batcheshelper:latest"
     # Read timeouts of the HTTP server, seconds (`executor.sandbox.timeouts`).
     header_timeout: float = 10.0
     body_timeout: float = 30.0

@@ -84,8 +84,12 @@ def test_a_codeintel_job_uploads_its_index(
 
     daemon = daemon_factory(frontend=box, queue_name="codeintel", docker_add_host_gateway="true")
     job = box.wait_state(job_id, timeout=180)
-    assert job["state"] == "completed", (job, daemon.log_text[-3000:])
     logs = {e["key"]: e for e in job["execution_logs"]}
+    assert job["state"] == "completed", (
+        job.get("failure_message"),
+        {k: str(e.get("out"))[-800:] for k, e in logs.items()},
+        daemon.log_text[-1500:],
+    )
     assert [k for k in logs if k.startswith("step.")] == [
         "step.docker.indexer",
         "step.docker.upload",

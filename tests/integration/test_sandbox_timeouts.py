@@ -133,3 +133,46 @@ def test_complete_requests_are_unaffected(server: SandboxServer) -> None:
 def test_timeouts_default_to_go_like_bounds(tmp_path: Path) -> None:
     settings = SandboxSettings(token=TOKEN, data_dir=tmp_path)
     assert (settings.header_timeout, settings.body_timeout) == (10.0, 30.0)
+
+
+def test_a_client_that_half_closes_after_its_request_gets_the_answer() -> None:
+    """uvicorn alone closes the transport on the client's FIN, losing a response not yet written
+    (busybox `nc` half-closes once its input ends). The app answers only after the FIN has
+    arrived, so without `TimedH11Protocol.eof_received` the client reads nothing."""
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    from executor.sandbox.timeouts import timed_protocol
+
+    async def slow_app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(0.5)  # the client's FIN is in by now
+        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                    "headers": [(b"content-length", b"2")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    config = uvicorn.Config(slow_app, host="127.0.0.1", port=0, http=timed_protocol(10.0),
+                            lifespan="off", log_level="warning")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + BOUND
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=BOUND) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200 "), data
+        assert data.endswith(b"\r\n\r\nok"), data
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

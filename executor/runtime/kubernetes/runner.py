@@ -127,18 +127,23 @@ class KubernetesRuntime:
     ) -> spec.JobPlan:
         """The pure description of `job`'s objects (`spec.JobPlan`)."""
         taken: set[str] = set()
-        steps = [
-            spec.StepPlan(
-                key=spec.step_key(step.key, index),
-                raw_key=step.key,
-                container=spec.container_name(step.key, index, taken),
-                image=step.image,
-                script=scripts[index][0],
-                dir=step.dir,
-                env=list(step.env),
+        steps = []
+        skip_dir: str | None = None  # the directory of the last `.pre` step so far
+        for index, step in enumerate(job.docker_steps):
+            steps.append(
+                spec.StepPlan(
+                    key=spec.step_key(step.key, index),
+                    raw_key=step.key,
+                    container=spec.container_name(step.key, index, taken),
+                    image=step.image,
+                    script=scripts[index][0],
+                    dir=step.dir,
+                    env=list(step.env),
+                    skip_dir=skip_dir,
+                )
             )
-            for index, step in enumerate(job.docker_steps)
-        ]
+            if step.key.endswith(".pre"):
+                skip_dir = step.dir
         job_files = list(files)
         job_files += [
             spec.JobFile(f"{spec.SCRIPTS_DIR}/{name}", text.encode()) for name, text in scripts

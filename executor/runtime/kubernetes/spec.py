@@ -29,9 +29,9 @@ Ours, on purpose:
 * `securityContext` from `KUBERNETES_RUN_AS_USER`/`_GROUP`/`KUBERNETES_FS_GROUP` (Sourcegraph's
   stored single-pod builder sets none; its legacy builder did), `hostNetwork`
   (`KUBERNETES_JOB_HOST_NETWORK`), `imagePullPolicy` (`KUBERNETES_IMAGE_PULL_POLICY`).
-* `nextIndex.sh` implements the handler's skip protocol (`worker/handler.py`): while
-  `skip.json` in the step's directory names a `nextStep`, steps are skipped until that key,
-  which runs and clears the file.
+* `nextIndex.sh` implements the handler's skip protocol (`worker/handler.py`): after a `.pre`
+  step, while `skip.json` in that step's directory names a `nextStep`, the steps after it are
+  skipped until that key, which runs and clears the file (Sourcegraph reads `/job/skip.json`).
 
 Pure: no client, no I/O. Manifests are plain dicts in the API's JSON shape.
 """
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -111,6 +112,9 @@ class StepPlan:
     script: str  #: the script's file name under `/job/.sourcegraph-executor/`
     dir: str = ""
     env: Sequence[str] = ()
+    #: The directory (under /job) of the last `.pre` step before this one, whose `skip.json`
+    #: may skip it; None when no `.pre` step came before (the step always runs).
+    skip_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,11 @@ def setup_script(plan: JobPlan, settings: KubernetesSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def under_job(path: str) -> str:
+    """`/job/<path>`, normalised (`.` and `` are `/job`)."""
+    return posixpath.normpath(f"{JOB_MOUNT_PATH}/{path}")
+
+
 def step_command(step: StepPlan) -> str:
     """`sh -c` for a step: the skip protocol, then the script as a child that SIGTERM reaches.
 
@@ -291,14 +300,15 @@ def step_command(step: StepPlan) -> str:
     trap passes it on (as `docker run --init` does for Docker steps), so a deleted pod's step
     stops at once instead of at the end of the grace period. The exit code is the script's.
     """
-    workdir = f"{JOB_MOUNT_PATH}/{step.dir}".rstrip("/") if step.dir else JOB_MOUNT_PATH
-    skip = shlex.quote(f"{workdir}/skip.json")
     script = shlex.quote(f"{JOB_MOUNT_PATH}/{SCRIPTS_DIR}/{step.script}")
     run = (
         f"/bin/sh {script} & child=$!; trap 'kill -TERM $child 2>/dev/null' TERM; "
         "wait $child; code=$?; "
         "while kill -0 $child 2>/dev/null; do wait $child; code=$?; done; exit $code"
     )
+    if step.skip_dir is None:
+        return run
+    skip = shlex.quote(f"{under_job(step.skip_dir)}/skip.json")
     return (
         f'if [ "$({JOB_MOUNT_PATH}/nextIndex.sh {skip} {shlex.quote(step.raw_key)})" != skip ];'
         f" then {run}; fi"
@@ -401,7 +411,7 @@ def build_job(plan: JobPlan, settings: KubernetesSettings) -> dict[str, Any]:
             env.append({"name": name, "value": value})
         # Sourcegraph's: one user across the pod, so the helper need not mark the checkout safe.
         env.append({"name": "EXECUTOR_ADD_SAFE", "value": "false"})
-        workdir = f"{JOB_MOUNT_PATH}/{step.dir}".rstrip("/") if step.dir else JOB_MOUNT_PATH
+        workdir = under_job(step.dir)
         init.append(container(step.container, step.image, step_command(step), workdir, env))
     main = container("main", settings.single_job_step_image, "echo complete", JOB_MOUNT_PATH, [])
     pod: dict[str, Any] = {
