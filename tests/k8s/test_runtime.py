@@ -295,3 +295,29 @@ def test_a_pvc_that_never_binds_is_a_clear_error(
     assert "could not be scheduled" in done["failure_message"], done["failure_message"]
     assert "PersistentVolumeClaim" in done["failure_message"]
     assert nothing_left(k8s_cluster, namespace) == []
+
+
+def test_skip_json_after_a_pre_step_skips_to_the_named_step(
+    start: Callable[..., Any], box: Any, k8s_cluster: K8sCluster, namespace: str
+) -> None:
+    """The handler's `.pre` protocol in the pod: the `.pre` step (in /job) names `step.2.pre`;
+    the steps between run no script (one in another directory), the named one runs."""
+    start()
+    job_id = job(
+        box,
+        step('echo \'{"nextStep": "step.2.pre"}\' > skip.json', key="step.1.pre"),
+        {**step("echo SKIPPED-RUN", key="step.1.run"), "dir": "src"},
+        step("echo SKIPPED-POST", key="step.1.post"),
+        step("echo ran; test ! -e /job/skip.json && echo cleared", key="step.2.pre"),
+        step("echo after", key="step.2.run"),
+    )
+    done = box.wait_state(job_id, FINAL, timeout=240)
+    assert done["state"] == "completed", done["failure_message"]
+    entries = logs(box, job_id)
+    outputs = {key: entry.get("out", "") for key, entry in entries.items()}
+    assert "SKIPPED" not in outputs["step.kubernetes.step.1.run"]
+    assert "SKIPPED" not in outputs["step.kubernetes.step.1.post"]
+    assert "stdout: ran" in outputs["step.kubernetes.step.2.pre"]
+    assert "stdout: cleared" in outputs["step.kubernetes.step.2.pre"]
+    assert "stdout: after" in outputs["step.kubernetes.step.2.run"]
+    assert nothing_left(k8s_cluster, namespace) == []
