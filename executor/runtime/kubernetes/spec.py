@@ -44,7 +44,7 @@ import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from executor.config.kubernetes import KubernetesSettings
@@ -144,7 +144,6 @@ class JobPlan:
     sparse_checkout: Sequence[str] = ()
     steps: Sequence[StepPlan] = ()
     files: Sequence[JobFile] = ()
-    extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def job_name(queue: str, job_id: int) -> str:
@@ -405,7 +404,7 @@ def build_job(plan: JobPlan, settings: KubernetesSettings) -> dict[str, Any]:
         ]
     init = [setup]
     for step in plan.steps:
-        env = [{"name": k, "value": v} for k, v in plan.extra_env.items()]
+        env: list[dict[str, str]] = []
         for pair in step.env:
             name, _, value = pair.partition("=")
             env.append({"name": name, "value": value})
