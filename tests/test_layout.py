@@ -22,9 +22,11 @@ ALLOWED: dict[str, set[str]] = {
         "executor.errors",
         "executor.config.goparse",
         "executor.config.ranges",
+        "executor.config.kubernetes",
         "executor.redaction",
     },
     "executor.config.ranges": {"executor.config.goparse"},
+    "executor.config.kubernetes": {"executor.config.goparse"},
     "executor.config.goparse": set(),
     "executor.wire": {
         "executor.wire.base",
@@ -169,6 +171,14 @@ PACKAGE_FORBIDS: dict[str, tuple[str, ...]] = {
     "executor.wire": ("executor.apiclient", "executor.worker", "executor.runtime", "executor.run"),
     "executor.batch": ("executor.worker", "executor.apiclient", "executor.run"),
     "executor.runtime": ("executor.worker", "executor.apiclient", "executor.run"),
+    # The Kubernetes runtime runs the whole job in a pod: no Docker, no host workspace.
+    "executor.runtime.kubernetes": (
+        "docker",
+        "executor.runtime.docker",
+        "executor.runtime.rootclean",
+        "executor.workspace.clone",
+        "executor.workspace.gitproxy",
+    ),
 }
 SANDBOX_MAY_IMPORT = (
     "executor.sandbox",
@@ -221,3 +231,29 @@ def test_every_package_has_a_docstringed_init() -> None:
             init = package / "__init__.py"
             assert init.exists(), f"{package} has no __init__.py"
             assert ast.get_docstring(TREES[init]), f"{init} has no docstring"
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in TREES[path].body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_kubernetes_client_is_imported_only_when_selected() -> None:
+    """Only `runtime.kubernetes.client` imports kubernetes_asyncio, and nothing outside the
+    package imports the Kubernetes runtime at module level (serve and validate load it when
+    the runtime is selected): a Docker daemon never loads the client's models."""
+    for path in MODULES:
+        name = _name(path)
+        every = _all_imports(path)
+        if any(m == "kubernetes_asyncio" or m.startswith("kubernetes_asyncio.") for m in every):
+            assert name == "executor.runtime.kubernetes.client", name
+        if not name.startswith("executor.runtime.kubernetes"):
+            top = _top_level_imports(path)
+            assert not any(m.startswith("executor.runtime.kubernetes") for m in top), name
+    init = ROOT / "runtime" / "kubernetes" / "__init__.py"
+    assert not _all_imports(init)

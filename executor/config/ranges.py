@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from executor.config.goparse import format_go_duration, parse_data_size
 
-__all__ = ["RANGES", "Range", "format_data_size"]
+__all__ = ["RANGES", "Range", "format_data_size", "parse_min_free"]
 
 _UNITS = "KMGTP"
 
@@ -123,3 +123,13 @@ RANGES: dict[str, Range] = {
     "firecracker_bandwidth_ingress": Range("integer", 0),
     "firecracker_bandwidth_egress": Range("integer", 0),
 }
+
+
+def parse_min_free(text: str) -> tuple[float, int]:
+    """`5%` → (0.05, 0); `2G` → (0.0, 2 GiB); `0` → (0.0, 0) (no check). Raises ValueError."""
+    if text.endswith("%"):
+        number = text[:-1]
+        if not number.replace(".", "", 1).isdigit() or not 0 <= float(number) < 100:
+            raise ValueError(f'invalid percentage "{text}": want 0% to 99%, such as 5%')
+        return float(number) / 100, 0
+    return 0.0, parse_data_size(text)

@@ -13,8 +13,9 @@ Sourcegraph gives it where it gives one (no CPU or memory bound, no job-count or
 limit, no per-job deadline); see `ranges` for each setting.
 
 Deviations, on purpose:
-- `EXECUTOR_USE_FIRECRACKER` defaults to false; switched on, it is one "not supported" error, as
-  is any `EXECUTOR_KUBERNETES_*` setting: this executor has only the Docker runtime.
+- `EXECUTOR_USE_FIRECRACKER` defaults to false; switched on, it is one "not supported" error.
+- The Kubernetes runtime's variables (`EXECUTOR_KUBERNETES_*`, `KUBERNETES_*`, the runtime
+  selection) are parsed by `executor.config.kubernetes`, reported with the rest: `.kubernetes`.
 - `EXECUTOR_FRONTEND_PASSWORD_FILE` may hold the token instead of the environment.
 - Our additions are marked "(ours)" in their descriptions.
 
@@ -37,6 +38,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -51,7 +53,8 @@ from executor.config.goparse import (
     parse_go_duration,
     parse_go_int,
 )
-from executor.config.ranges import RANGES
+from executor.config.kubernetes import KubernetesSettings, kubernetes_help, load_kubernetes
+from executor.config.ranges import RANGES, parse_min_free
 from executor.errors import ConfigError
 from executor.redaction import Redactor
 
@@ -96,6 +99,7 @@ class Settings(BaseModel):
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+    _kubernetes: KubernetesSettings = PrivateAttr(default_factory=KubernetesSettings)
 
     frontend_url: str = Field(default="", description="Base URL of the Sourcegraph instance.")
     frontend_password: SecretStr = Field(
@@ -237,6 +241,16 @@ class Settings(BaseModel):
         return parse_data_size(self.repo_cache_size) if self.repo_cache_size else 0
 
     @property
+    def kubernetes(self) -> KubernetesSettings:
+        """The Kubernetes runtime's settings (`executor.config.kubernetes`)."""
+        return self._kubernetes
+
+    @property
+    def runtime(self) -> str:
+        """`docker` or `kubernetes` (`executor.config.kubernetes.select_runtime`)."""
+        return self._kubernetes.runtime
+
+    @property
     def executor_name(self) -> str:
         """`<hostname>-<uuid>`, fixed for the life of this Settings object."""
         return _executor_name()
@@ -293,7 +307,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             variables[name] = key
     problems: list[str] = []
     problems += _token_from_file(values)
-    problems += _unsupported(environ, values)
+    problems += _unsupported(values)
     settings: Settings | None = None
     try:
         settings = Settings(**values)
@@ -305,9 +319,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             variable = variables.get(field, PREFIX + field.upper())
             problems.append(f'invalid value "{shown}" for {variable}: {message}')
     problems += _cross_field(values)
+    kubernetes, kube_problems = load_kubernetes(environ)
+    problems += kube_problems
     if problems:
         raise ConfigError(_scrub(problems, values))
     assert settings is not None
+    settings._kubernetes = kubernetes
     return settings
 
 
@@ -342,31 +359,13 @@ def _token_from_file(values: dict[str, Any]) -> list[str]:
     return []
 
 
-def _unsupported(environ: Mapping[str, str], values: dict[str, Any]) -> list[str]:
-    problems = []
-    raw = values.get("use_firecracker")
-    if raw is not None and str(raw) in TRUE_SPELLINGS:
-        problems.append(
-            f"{PREFIX}USE_FIRECRACKER=true: Firecracker is not supported by this executor; "
-            "unset it or set it to false to run jobs in Docker"
-        )
-    kube = sorted(k for k, v in environ.items() if k.startswith(PREFIX + "KUBERNETES_") and v)
-    if kube:
-        problems.append(
-            f"{', '.join(kube)}: the Kubernetes runtime is not supported by this executor; "
-            "unset these variables to run jobs in Docker"
-        )
-    return problems
-
-
-def parse_min_free(text: str) -> tuple[float, int]:
-    """`5%` → (0.05, 0); `2G` → (0.0, 2 GiB); `0` → (0.0, 0) (no check). Raises ValueError."""
-    if text.endswith("%"):
-        number = text[:-1]
-        if not number.replace(".", "", 1).isdigit() or not 0 <= float(number) < 100:
-            raise ValueError(f'invalid percentage "{text}": want 0% to 99%, such as 5%')
-        return float(number) / 100, 0
-    return 0.0, parse_data_size(text)
+def _unsupported(values: dict[str, Any]) -> list[str]:
+    if str(values.get("use_firecracker")) not in TRUE_SPELLINGS:
+        return []
+    return [
+        f"{PREFIX}USE_FIRECRACKER=true: Firecracker is not supported by this executor; "
+        "unset it or set it to false to run jobs in Docker"
+    ]
 
 
 def _cross_field(values: Mapping[str, Any]) -> list[str]:
@@ -443,4 +442,6 @@ def help_text() -> str:
         lines.append(f"  {PREFIX}{name.upper():<34} {field.description}{shown}")
         if accepted is not None:
             lines.append(f"  {'':<{len(PREFIX) + 34}} accepts {accepted.describe()}")
+    lines.append("Kubernetes runtime (docs/kubernetes.md):")
+    lines += kubernetes_help()
     return "\n".join(lines)

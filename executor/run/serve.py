@@ -11,8 +11,13 @@ Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_clien
 Under systemd (`Type=notify`) it sends READY=1 once set up, STATUS= per phase, STOPPING=1 when
 it starts draining, and WATCHDOG=1 from the loop while healthy (`executor.run.sdnotify`).
 
-Exit codes: 0 after a clean stop or drain, 128 + the signal (143 for SIGTERM) when a signal came
-before the frontend first answered.
+Exit codes: 0 after a clean stop or drain, 2 when the Kubernetes runtime cannot start (no API
+server, a kubeconfig that does not load, a namespace that does not exist: the message names the
+setting), 128 + the signal (143 for SIGTERM) when a signal came before the frontend first
+answered.
+
+The runtime is `settings.runtime` (`executor.config.kubernetes.select_runtime`): Docker, or
+Kubernetes (`executor.run.kube`, which imports the runtime and its client library only then).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import structlog
 from executor import __version__
 from executor.apiclient.queue import QueueClient
 from executor.config.settings import Settings, no_effect
+from executor.errors import ConfigError
 from executor.logstream.logger import LogEntryHandle
 from executor.metrics import Metrics
 from executor.run.health import HealthServer, parse_addr
@@ -44,10 +50,11 @@ from executor.run.host import (
     step_network_warnings,
     telemetry,
 )
+from executor.run.kube import KubernetesParts, start_kubernetes
 from executor.run.mirror import mirror_warnings
 from executor.run.scrape import ExporterScraper, sources_from_env
 from executor.run.sdnotify import Notifier
-from executor.runtime import Runtime, forwarded_env
+from executor.runtime import JobRuntime, Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
 from executor.runtime.janitor import Janitor, hold_liveness_lock
@@ -154,6 +161,21 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     for warning in step_network_warnings(settings.step_network, host.env):
         log.warning(warning)
     metrics = Metrics()
+    kubernetes: KubernetesParts | None = None
+    if settings.runtime == "kubernetes":
+        try:
+            kubernetes = await start_kubernetes(
+                settings,
+                environ,
+                executor_name=host.name,
+                host_label=host.label,
+                lock_path=host.lock_path,
+                on_cancel_latency=metrics.cancel_latency.observe,
+            )
+        except ConfigError as err:
+            log.error("invalid configuration", error=str(err))
+            lock.release()
+            return 2
     if settings.metrics_port:
         metrics.serve(settings.metrics_host, settings.metrics_port)
     exporters = ExporterScraper(sources_from_env(environ))
@@ -173,9 +195,14 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         lock_path=host.lock_path,
         image=settings.cleanup_image,
     )
-    handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics)
+    job_runtime = kubernetes.runtime if kubernetes else None
+    handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics, job_runtime)
     worker = _worker(settings, client, handler, metrics, host)
-    janitor = _janitor(settings, host, runtime, worker, root_cleaner)
+    janitor = (
+        kubernetes.janitor
+        if kubernetes
+        else _janitor(settings, host, runtime, worker, root_cleaner)
+    )
     totals = janitor.counters
     metrics.watch_janitor(
         lambda: (totals.containers_removed, totals.workspaces_removed, totals.errors)
@@ -186,6 +213,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         queues=settings.queues,
         version=__version__,
         maxJobs=settings.maximum_num_jobs,
+        runtime=settings.runtime,
     )
     health = HealthServer(worker.health)
     signals = _Signals(worker, asyncio.current_task())
@@ -227,6 +255,8 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         notifier.close()
         await health.close()
         await client.aclose()
+        if kubernetes is not None:
+            await kubernetes.close()
         lock.release()
     log.info("executor stopped", **worker.counts)
     return 0
@@ -280,6 +310,7 @@ def _handler(
     docker: DockerOptions,
     root_cleaner: RootCleaner,
     metrics: Metrics,
+    job_runtime: JobRuntime | None = None,
 ) -> JobHandler:
     options = HandlerOptions(
         workspace_root=host.workspace_root,
@@ -303,6 +334,7 @@ def _handler(
         cli_steps=_batch_runner(runtime, docker, host),
         observe_command=metrics.observe_command,
         root_cleaner=root_cleaner,
+        job_runtime=job_runtime,
     )
 
 

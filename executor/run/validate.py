@@ -7,6 +7,11 @@ first; the exit status is 1 when any check failed. `advisories` are printed as w
 not fail: variables that do nothing with the Docker runtime, job limits above what the
 Docker host has (the daemon clamps them; see `host.fit_limits`), registry mirrors the
 engine does not use (`mirror.mirror_warnings`), and a step network it lacks.
+
+With the Kubernetes runtime (`settings.runtime`), git and Docker are not needed beside the
+executor; instead: the API server answers (`EXECUTOR_KUBERNETES_CONFIG_PATH` or the in-cluster
+service account), the namespace exists, and every permission the runtime uses is granted
+(SelfSubjectAccessReview; `executor.runtime.kubernetes.access`), each missing one printed.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ async def validate(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     """Every failed check as one line; empty when all passed."""
     env = forwarded_env(environ)
     failures: list[str] = []
+    if settings.runtime == "kubernetes":
+        return await _check_kubernetes(settings, environ) + await _check_frontend(settings)
     git = tool_version(["git", "version"], env)
     match = re.search(r"(\d+)\.(\d+)", git)
     if not match:
@@ -60,6 +67,21 @@ def advisories(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     mirrors = mirror_warnings(settings.docker_registry_mirror_url, env)
     network = step_network_warnings(settings.step_network, env)
     return no_effect(environ) + list(limits.warnings) + mirrors + network
+
+
+async def _check_kubernetes(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    from executor.errors import ConfigError
+    from executor.runtime.kubernetes.access import rbac_problems, start_problems
+    from executor.runtime.kubernetes.client import KubeClient
+
+    try:
+        kube = await KubeClient.connect(settings.kubernetes, environ)
+    except ConfigError as err:
+        return list(err.problems)
+    try:
+        return await start_problems(kube) + await rbac_problems(kube, settings.kubernetes)
+    finally:
+        await kube.close()
 
 
 async def _check_frontend(settings: Settings) -> list[str]:

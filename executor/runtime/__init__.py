@@ -10,21 +10,33 @@ Modules:
 * `auth`: the per-job Docker client config (registry credentials) outside every mount;
 * `docker`: `DockerRuntime`, the implementation;
 * `rootclean`: removing root-owned files a step left, through a short cleanup container;
-* `janitor`: removing what a dead daemon left (containers, workspaces, config dirs).
+* `janitor`: removing what a dead daemon left (containers, workspaces, config dirs);
+* `kubernetes`: the Kubernetes runtime (a `JobRuntime`: every step of a job in one pod).
 
-Importing this package does not import the Docker SDK: only `runtime.docker` does.
+Importing this package does not import the Docker SDK (only `runtime.docker` does) nor the
+Kubernetes client (only `runtime.kubernetes.client` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from executor.runtime.argv import ContainerSpec, DockerOptions
-from executor.runtime.stream import OutputSink
+from executor.runtime.stream import OutputSink, PieceSink
+from executor.wire import Job
 
-__all__ = ["FORWARDED_ENV_VARS", "ContainerInfo", "Runtime", "forwarded_env"]
+__all__ = [
+    "FORWARDED_ENV_VARS",
+    "ContainerInfo",
+    "EntryOpener",
+    "FileFetcher",
+    "JobRuntime",
+    "LogEntry",
+    "Runtime",
+    "forwarded_env",
+]
 
 #: The only host variables children see (Sourcegraph's `forwardedHostEnvVars`,
 #: `worker/command/command.go`).
@@ -60,3 +72,40 @@ class Runtime(Protocol):
 
     async def image_exists(self, image: str) -> bool:
         """Whether `image` is present locally."""
+
+
+class LogEntry(PieceSink, Protocol):
+    """One log entry as a runtime writes it (`logstream.LogEntryHandle` is one)."""
+
+    def write_text(self, text: str) -> None: ...
+
+    def finalize(self, exit_code: int) -> None: ...
+
+
+class EntryOpener(Protocol):
+    """Opens a job's log entries (`logstream.ExecutionLogger` is one)."""
+
+    def open(self, key: str, command: list[str] | None) -> LogEntry: ...
+
+
+class FileFetcher(Protocol):
+    """The files API, for job files stored as `bucket`/`key` (the queue client is one)."""
+
+    async def get_file(self, job: Job, bucket: str, key: str) -> bytes: ...
+
+
+class JobRuntime(Protocol):
+    """A runtime that runs a whole job elsewhere (Sourcegraph's Kubernetes single-job pod),
+    fetching the repository there too: it replaces the host-side workspace."""
+
+    async def run_job(
+        self,
+        job: Job,
+        files: FileFetcher,
+        scripts: Sequence[tuple[str, str]],
+        logger: EntryOpener,
+    ) -> None:
+        """Run every docker step of `job` (its files fetched with `files` when stored, the step
+        scripts `(name, text)`), each streamed into its own entry; raise `JobError`
+        (`StepFailed` for a step's exit code) on failure; remove what it created, also when
+        cancelled."""

@@ -33,7 +33,7 @@ import structlog
 
 from executor.errors import DiskFull, JobError, LogFlushFailed, StepFailed, WorkspaceError
 from executor.logstream.logger import ExecutionLogger, LogEntryHandle, LogSink, Redactor
-from executor.runtime import Runtime
+from executor.runtime import JobRuntime, Runtime
 from executor.runtime.argv import (
     ContainerSpec,
     DockerOptions,
@@ -60,6 +60,11 @@ from executor.workspace.repocache import RepoCache
 __all__ = ["CliStepRunner", "HandlerOptions", "JobHandler"]
 
 log = structlog.get_logger("executor.worker.handler")
+
+_NO_CLI_STEPS = (
+    "cliSteps (src batch exec) need Docker on the executor's host, which the Kubernetes "
+    "runtime has not; run batch changes as native (V2) jobs"
+)
 
 
 class CliStepRunner(Protocol):
@@ -121,8 +126,10 @@ class JobHandler:
         cli_steps: CliStepRunner | None = None,
         observe_command: Callable[[str, float, bool], None] | None = None,
         root_cleaner: RootCleaner | None = None,
+        job_runtime: JobRuntime | None = None,
     ) -> None:
         self._runtime = runtime
+        self._job_runtime = job_runtime
         self._sink = sink
         self._files = files
         self._opts = options
@@ -178,6 +185,11 @@ class JobHandler:
             for i, s in enumerate(job.docker_steps)
         ]
         _check_step_dirs(job)
+        if self._job_runtime is not None:  # the whole job runs there, repository fetch included
+            if job.cli_steps:
+                raise JobError(_NO_CLI_STEPS, step_key=f"step.src.{job.cli_steps[0].key or 0}")
+            await self._job_runtime.run_job(job, self._files, scripts, logger)
+            return
         opts.workspace_root.mkdir(parents=True, exist_ok=True)
         workspace = await prepare_workspace(
             job,
