@@ -23,14 +23,19 @@ if [[ ! -x /bin/busybox ]]; then
   apt-get install -y -q busybox-static >/dev/null
 fi
 build() { # image, directory under docker/
-  local image="$1" dir="$2" ctx
-  if [[ "${FORCE:-0}" != 1 ]] && docker image inspect "${image}" >/dev/null 2>&1; then
+  local image="$1" dir="$2" ctx recipe
+  # Rebuilt whenever its directory or the busybox binary changed (a label holds their hash), so
+  # an engine that kept an older image of the same tag never runs stale test images.
+  recipe="$(cd "${here}/docker/${dir}" && find . -type f -print0 | sort -z | xargs -0 sha256sum \
+    | cat - /bin/busybox | sha256sum | cut -c1-16)"
+  if [[ "${FORCE:-0}" != 1 ]] && [[ "$(docker image inspect -f '{{index .Config.Labels "executor.recipe"}}' \
+      "${image}" 2>/dev/null)" == "${recipe}" ]]; then
     return 0
   fi
   ctx="$(mktemp -d)"
   cp -R "${here}/docker/${dir}/." "${ctx}/"
   cp /bin/busybox "${ctx}/busybox"
-  docker build -q -t "${image}" "${ctx}" >/dev/null
+  docker build -q --label "executor.recipe=${recipe}" -t "${image}" "${ctx}" >/dev/null
   rm -rf "${ctx}"
   echo "built ${image}"
 }

@@ -72,19 +72,6 @@ class TimedH11Protocol(H11Protocol):
         elif self.conn.trailing_data[0]:
             self._arm()  # part of a (next) request head is buffered
 
-    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio reads the value
-        """A client that half-closes after its request still gets the answer.
-
-        uvicorn's h11 protocol returns None here, which makes asyncio close the transport at
-        once: a response not yet written is lost. Clients that shut down their sending side
-        once the request is out (busybox `nc`, the codeintel upload stand-in) then see an empty
-        answer whenever the application is slower than the FIN. Go's `net/http` server answers
-        them; so does this. With no request in progress the connection closes as before.
-        """
-        if self.cycle is not None and not self.cycle.response_complete:
-            return True  # the response closes the connection (or the keep-alive timeout does)
-        return None
-
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)

@@ -76,7 +76,9 @@ def test_retry_after_is_honoured_on_429(sandbox_factory: Callable[..., Any]) -> 
     options = WorkerOptions(poll_interval=0.05, heartbeat_interval=5.0, error_backoff_cap=0.1)
     rows = _run(box, options, 5.0)
     dequeues = [r for r in rows if r.route == "dequeue"]
-    assert 1 <= len(dequeues) <= 3, len(dequeues)
+    # Ignoring Retry-After, the 0.1 s back-off cap would mean some forty dequeues in 5 s; with
+    # it, about three. The bound allows for a slow drain on busy cores; the gaps are the point.
+    assert 1 <= len(dequeues) <= 6, len(dequeues)
     gaps = [b.at - a.at for a, b in itertools.pairwise(dequeues)]
     assert all(gap >= 1.9 for gap in gaps), gaps
 
