@@ -9,6 +9,7 @@ job, once the Kubernetes runtime lands) is one more function using `installed`.
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from fixtures_sandbox import SANDBOX_TOKEN, Sandbox
 from helm_release import FULLNAME, InstalledExecutor, install_executor, remove
 from k8s_access import K8sCluster
+from runtime_env import ensure_git_image
 
 from bench._common import wait_until
 from executor.sandbox.server import SandboxServer
@@ -136,3 +138,122 @@ def test_metrics_and_disruption_budget(installed: InstalledExecutor) -> None:
     status = wait_until(counted, timeout=120, interval=1)
     assert status["expectedPods"] == 1
     assert status["disruptionsAllowed"] == 1
+
+
+def test_in_cluster_executor_completes_a_job(
+    installed: InstalledExecutor, sample_repo: Any
+) -> None:
+    ensure_git_image()
+    box = installed.sandbox
+    box.add_repo(sample_repo.name, sample_repo.path)
+    job_id = box.enqueue(
+        {
+            "repositoryName": sample_repo.name,
+            "commit": sample_repo.head,
+            "shallowClone": True,
+            "dockerSteps": [
+                {
+                    "key": "hello",
+                    "image": "executor-busybox:latest",
+                    "commands": ["cat src/hello.txt", "echo from-the-cluster"],
+                    "dir": "",
+                    "env": [],
+                }
+            ],
+        }
+    )
+    done = box.wait_state(job_id, timeout=300)
+    assert done["state"] == "completed", (done, installed.diagnose())
+    entries = {e["key"]: e for e in done["execution_logs"] or []}
+    step = entries["step.kubernetes.hello"]
+    assert step["exitCode"] == 0
+    assert "stdout: hello" in step["out"]
+    assert "stdout: from-the-cluster" in step["out"]
+    # The Job ran in the release's namespace (the Role's), and nothing of it is left.
+    left = wait_until(
+        lambda: (
+            not installed.kubectl(
+                "get",
+                "jobs,secrets",
+                "-l",
+                "app.kubernetes.io/managed-by=sourcegraph-executor",
+                "-o",
+                "name",
+            ).stdout.split()
+        ),
+        timeout=120,
+        interval=1,
+    )
+    assert left
+
+
+def test_validate_in_the_pod_finds_every_permission(installed: InstalledExecutor) -> None:
+    """`executor validate` inside the pod: the chart's Role has what the runtime checks for."""
+    pod = installed.wait_ready()["metadata"]["name"]
+    done = installed.kubectl("exec", pod, "--", "executor", "validate", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "may not" not in done.stdout + done.stderr
+
+
+def step_body(repo: Any, *commands: str) -> dict[str, Any]:
+    return {
+        "repositoryName": repo.name,
+        "commit": repo.head,
+        "shallowClone": True,
+        "dockerSteps": [
+            {
+                "key": "slow",
+                "image": "executor-busybox:latest",
+                "commands": list(commands),
+                "dir": "",
+                "env": [],
+            }
+        ],
+    }
+
+
+def test_stopping_the_pod_drains_its_running_job(
+    installed: InstalledExecutor, sample_repo: Any
+) -> None:
+    """Last in the module: it replaces the executor pod (the Deployment starts a new one)."""
+    ensure_git_image()
+    box = installed.sandbox
+    box.add_repo(sample_repo.name, sample_repo.path)
+    old = installed.wait_ready()["metadata"]["name"]
+    follow = subprocess.Popen(
+        installed.cluster.kubectl_argv("-n", installed.namespace, "logs", "-f", old),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        job_id = box.enqueue(step_body(sample_repo, "echo started", "sleep 20", "echo finished"))
+
+        def step_started() -> bool:
+            entries = {e["key"]: e for e in box.job(job_id)["execution_logs"] or []}
+            return "stdout: started" in entries.get("step.kubernetes.slow", {}).get("out", "")
+
+        wait_until(step_started, timeout=300, interval=0.5)
+        # SIGTERM to the executor (tini forwards it): it drains instead of dying.
+        installed.kubectl("delete", "pod", old, "--wait=false")
+        done = box.wait_state(job_id, timeout=300)
+        assert done["state"] == "completed", (done, installed.diagnose())
+        entries = {e["key"]: e for e in done["execution_logs"] or []}
+        assert "stdout: finished" in entries["step.kubernetes.slow"]["out"]
+        out, _ = follow.communicate(timeout=300)
+    finally:
+        follow.kill()
+    events = [
+        json.loads(line).get("event", "") for line in out.splitlines() if line.startswith("{")
+    ]
+    drain = events.index("draining: no new jobs will be dequeued")
+    stopped = events.index("executor stopped")
+    assert drain < stopped
+
+    # A fresh executor takes over (strategy Recreate: after the old one has gone).
+    def fresh() -> str | None:
+        pod = installed.ready_pod()
+        name = pod["metadata"]["name"] if pod else None
+        return name if name != old else None
+
+    assert wait_until(fresh, timeout=400, interval=1) != old
