@@ -19,7 +19,7 @@ from executor.config.kubernetes import KubernetesSettings
 from executor.runtime.kubernetes import spec
 from executor.runtime.kubernetes.failures import current_container, failure_of, start_problem
 from executor.runtime.kubernetes.follow import TimestampedLines, stamp_key
-from executor.runtime.kubernetes.janitor import is_orphan
+from executor.runtime.kubernetes.janitor import is_orphan, janitor_kinds
 
 TOKEN = "job-token-s3cr3t-value"
 
@@ -374,3 +374,10 @@ def test_only_steps_after_a_pre_step_consult_its_skip_file() -> None:
     later = spec.StepPlan("step.kubernetes.b", "b", "c", "img", "b.sh", dir="repo", skip_dir=".")
     assert "nextIndex.sh" not in spec.step_command(first)
     assert "nextIndex.sh /job/skip.json b" in spec.step_command(later)
+
+
+def test_janitor_lists_pvcs_only_with_the_pvc_volume_type() -> None:
+    """The Role has a PVC rule only for the pvc type; listing PVCs without it would fail every
+    sweep, leaving the Jobs and Secrets unswept too (found installing the chart)."""
+    assert janitor_kinds("emptyDir") == ("Job", "Secret")
+    assert janitor_kinds("pvc") == ("Job", "Secret", "PersistentVolumeClaim")

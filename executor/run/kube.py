@@ -51,7 +51,7 @@ async def start_kubernetes(
     used), then build the runtime and its janitor."""
     from executor.runtime.kubernetes.access import start_problems
     from executor.runtime.kubernetes.client import KubeClient
-    from executor.runtime.kubernetes.janitor import KubernetesJanitor
+    from executor.runtime.kubernetes.janitor import KubernetesJanitor, janitor_kinds
     from executor.runtime.kubernetes.runner import KubernetesRuntime
 
     kube = await KubeClient.connect(settings.kubernetes, environ)
@@ -76,6 +76,7 @@ async def start_kubernetes(
         live_jobs=lambda: set(runtime.live),
         interval=settings.cleanup_task_interval,
         keep_jobs=settings.kubernetes.keep_jobs,
+        kinds=janitor_kinds(settings.kubernetes.job_volume_type),
     )
     log.info(
         "kubernetes runtime",

@@ -34,9 +34,15 @@ from executor.runtime.kubernetes.spec import (
     MANAGED_BY,
 )
 
-__all__ = ["KINDS", "KubernetesJanitor", "is_orphan"]
+__all__ = ["KINDS", "KubernetesJanitor", "is_orphan", "janitor_kinds"]
 
 KINDS = ("Job", "Secret", "PersistentVolumeClaim")
+
+
+def janitor_kinds(volume_type: str) -> tuple[str, ...]:
+    """What the janitor lists: PVCs only with `KUBERNETES_JOB_VOLUME_TYPE=pvc` (RBAC §1)."""
+    return KINDS if volume_type == "pvc" else ("Job", "Secret")
+
 
 _log = structlog.get_logger(__name__)
 
@@ -73,6 +79,7 @@ class KubernetesJanitor:
         interval: float = 60.0,
         keep_jobs: bool = False,
         counters: JanitorCounters | None = None,
+        kinds: tuple[str, ...] = KINDS,
     ) -> None:
         self.kube = kube
         self.executor_name = executor_name
@@ -80,6 +87,9 @@ class KubernetesJanitor:
         self.live_jobs = live_jobs
         self.interval = interval
         self.keep_jobs = keep_jobs
+        # PVCs only with the pvc volume type: the Role then has no PVC rule, and listing them
+        # would fail every sweep (leaving the Jobs and Secrets unswept too).
+        self.kinds = kinds
         self.counters = counters if counters is not None else JanitorCounters()
 
     async def run_forever(self) -> None:
@@ -98,7 +108,7 @@ class KubernetesJanitor:
             return []
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         found: list[tuple[str, Any]] = []
-        for kind in KINDS:
+        for kind in self.kinds:
             found += [(kind, meta) for meta in await self.kube.list_metadata(kind, selector)]
         live = {str(job) for job in self.live_jobs()}
         deleted: list[tuple[str, str]] = []
