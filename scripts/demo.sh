@@ -16,6 +16,11 @@
 # Environment: SPEC (default examples/hello-world.batch.yaml), KEEP=1 keeps the data directory,
 # STAY=1 waits for Ctrl-C before stopping, V2=1 makes the sandbox send V2 batches jobs
 # (`--native-server-side-execution`: batcheshelper docker steps, the executor-batcheshelper image).
+# RUNTIME=kubernetes runs the jobs on the test cluster instead (docs/kubernetes.md): it builds
+# (once, cached) and starts `scripts/k8s-cluster.sh`, makes the sandbox send V2 jobs (a pod has
+# no Docker) and runs the daemon with the Kubernetes runtime in namespace `default`: one Job per
+# workspace, `setup-workspace` and the `.pre`/`.post` steps in executor-batcheshelper:latest.
+# The changeset specs are the same as with Docker. The cluster stays up (`k8s-cluster.sh down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
@@ -51,6 +56,22 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "▶ sandbox on $SANDBOX_URL (data in $work); web page $SANDBOX_URL/sandbox/ui/"
+runtime_env=()
+if [[ "${RUNTIME:-docker}" == kubernetes ]]; then
+  echo "▶ the Kubernetes test cluster (scripts/k8s-cluster.sh build && up)"
+  bash scripts/k8s-cluster.sh build >/dev/null && bash scripts/k8s-cluster.sh up >/dev/null
+  eval "$(bash scripts/k8s-cluster.sh env)"
+  V2=1
+  # Loopback only on this machine: pods use the host's network to reach the sandbox, and the
+  # images come from the local engine (nothing can be pulled).
+  runtime_env=(EXECUTOR_KUBERNETES_CONFIG_PATH="$KUBECONFIG" EXECUTOR_KUBERNETES_NAMESPACE=default
+    KUBERNETES_SINGLE_JOB_STEP_IMAGE=executor-batcheshelper:latest KUBERNETES_JOB_HOST_NETWORK=true
+    KUBERNETES_IMAGE_PULL_POLICY=Never KUBERNETES_FS_GROUP=-1
+    EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY=64Mi EXECUTOR_KUBERNETES_RESOURCE_LIMIT_MEMORY=512Mi)
+elif [[ "${RUNTIME:-docker}" != docker ]]; then
+  echo "RUNTIME must be docker or kubernetes, not ${RUNTIME}" >&2
+  exit 2
+fi
 v2_flags=()
 [[ "${V2:-0}" == 1 ]] && v2_flags=(--native-server-side-execution)
 .venv/bin/executor sandbox serve --port "$port" --data-dir "$work/sandbox" \
@@ -62,9 +83,9 @@ for _ in $(seq 100); do
 done
 .venv/bin/executor sandbox repo add-samples
 
-echo "▶ executor daemon (queue batches)"
+echo "▶ executor daemon (queue batches, runtime ${RUNTIME:-docker})"
 env -i PATH="$PATH" HOME="${HOME:-/root}" TMPDIR="$work/workspaces" \
-  ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
+  ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} "${runtime_env[@]}" \
   EXECUTOR_FRONTEND_URL="$SANDBOX_URL" EXECUTOR_FRONTEND_PASSWORD="$token" \
   EXECUTOR_QUEUE_NAME=batches EXECUTOR_QUEUE_POLL_INTERVAL=200ms \
   EXECUTOR_MAXIMUM_NUM_JOBS=4 EXECUTOR_JOB_NUM_CPUS=1 EXECUTOR_JOB_MEMORY=256M \

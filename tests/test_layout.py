@@ -257,3 +257,15 @@ def test_the_kubernetes_client_is_imported_only_when_selected() -> None:
             assert not any(m.startswith("executor.runtime.kubernetes") for m in top), name
     init = ROOT / "runtime" / "kubernetes" / "__init__.py"
     assert not _all_imports(init)
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """pytest imports test files by basename (no packages under tests/): two files of one name
+    stop the whole suite at collection ("import file mismatch"), as tests/k8s/test_runtime.py
+    beside tests/test_runtime.py once did in CI."""
+    tests = Path(__file__).resolve().parent
+    names: dict[str, list[str]] = {}
+    for path in tests.rglob("*.py"):
+        if path.name != "conftest.py" and "__pycache__" not in path.parts:
+            names.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}
