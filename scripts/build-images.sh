@@ -23,20 +23,26 @@ if [[ ! -x /bin/busybox ]]; then
   apt-get install -y -q busybox-static >/dev/null
 fi
 build() { # image, directory under docker/
-  local image="$1" dir="$2" ctx recipe
-  # Rebuilt whenever its directory or the busybox binary changed (a label holds their hash), so
-  # an engine that kept an older image of the same tag never runs stale test images.
+  local image="$1" dir="$2" ctx recipe stamp
+  # Rebuilt whenever its directory or the busybox binary changed, so an engine that kept an
+  # older image of the same tag never runs stale test images. The hash is a second tag, not a
+  # LABEL: image labels show up on every container made from the image (tests compare those).
   recipe="$(cd "${here}/docker/${dir}" && find . -type f -print0 | sort -z | xargs -0 sha256sum \
     | cat - /bin/busybox | sha256sum | cut -c1-16)"
-  if [[ "${FORCE:-0}" != 1 ]] && [[ "$(docker image inspect -f '{{index .Config.Labels "executor.recipe"}}' \
-      "${image}" 2>/dev/null)" == "${recipe}" ]]; then
+  stamp="${image%:*}:recipe-${recipe}"
+  if [[ "${FORCE:-0}" != 1 ]] && [[ -n "$(docker image inspect -f '{{.Id}}' "${stamp}" 2>/dev/null)" ]] \
+      && [[ "$(docker image inspect -f '{{.Id}}' "${stamp}")" == \
+            "$(docker image inspect -f '{{.Id}}' "${image}" 2>/dev/null)" ]]; then
     return 0
   fi
   ctx="$(mktemp -d)"
   cp -R "${here}/docker/${dir}/." "${ctx}/"
   cp /bin/busybox "${ctx}/busybox"
-  docker build -q --label "executor.recipe=${recipe}" -t "${image}" "${ctx}" >/dev/null
+  docker build -q -t "${image}" -t "${stamp}" "${ctx}" >/dev/null
   rm -rf "${ctx}"
+  # Untag older recipe stamps of this image (the image itself is shared or already replaced).
+  docker images --format '{{.Repository}}:{{.Tag}}' "${image%:*}" | grep ':recipe-' \
+    | grep -vx "${stamp}" | xargs -r docker rmi >/dev/null 2>&1 || true
   echo "built ${image}"
 }
 build executor-busybox:latest busybox

@@ -19,7 +19,8 @@ Kubernetes client (only `runtime.kubernetes.client` does).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,6 +36,7 @@ __all__ = [
     "JobRuntime",
     "LogEntry",
     "Runtime",
+    "finish_shielded",
     "forwarded_env",
 ]
 
@@ -109,3 +111,29 @@ class JobRuntime(Protocol):
         scripts `(name, text)`), each streamed into its own entry; raise `JobError`
         (`StepFailed` for a step's exit code) on failure; remove what it created, also when
         cancelled."""
+
+
+async def finish_shielded(
+    work: Awaitable[None], *, on_error: Callable[[], None] | None = None
+) -> None:
+    """Run cleanup `work` to its end even if the caller is cancelled (again) meanwhile.
+
+    A cancel that arrives meanwhile is held back and re-raised once `work` is over, so it is
+    never lost. With `on_error` (called inside the `except`, e.g. a `log.exception`), an error of
+    `work` is reported there and not raised: a runtime's teardown must not replace the error
+    that triggered it. Without, the error propagates (the handler's cleanup, whose errors are
+    the job's). The one helper for the handler, `runtime.docker` and `runtime.kubernetes`.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True  # the caller's cancel (or the task's own): finish first
+        except Exception:
+            if on_error is None:
+                raise
+            on_error()
+    if cancelled:
+        raise asyncio.CancelledError

@@ -38,12 +38,12 @@ import importlib
 import math
 import signal
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 
-from executor.runtime import ContainerInfo, forwarded_env
+from executor.runtime import ContainerInfo, finish_shielded, forwarded_env
 from executor.runtime.argv import (
     ContainerSpec,
     DockerOptions,
@@ -133,7 +133,10 @@ class DockerRuntime:
                 task.result()
             returncode = await proc.wait()
         except BaseException:
-            await _finish_cleanup_logging_errors(self._reap(spec.name, proc, pumps))
+            await finish_shielded(
+                self._reap(spec.name, proc, pumps),
+                on_error=lambda: _log.exception("container cleanup failed"),
+            )
             raise
         # A CLI killed by a signal reports -N; report it the way a shell would.
         return 128 - returncode if returncode < 0 else returncode
@@ -303,23 +306,3 @@ async def _terminate(proc: asyncio.subprocess.Process, grace: float = 5.0) -> No
         except TimeoutError:
             proc.kill()
     await proc.wait()
-
-
-async def _finish_cleanup_logging_errors(cleanup: Coroutine[Any, Any, None]) -> None:
-    """Run `cleanup` to the end even if the caller is cancelled (again) meanwhile.
-
-    Cancellations that arrive meanwhile are held back and re-raised once cleanup is over, so a
-    cancel is never lost. Errors are logged, never raised: they must not replace the error that
-    triggered cleanup.
-    """
-    task = asyncio.ensure_future(cleanup)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:  # noqa: BLE001 - logged; must not mask the error that caused cleanup
-            _log.exception("container cleanup failed")
-    if cancelled:
-        raise asyncio.CancelledError

@@ -33,7 +33,7 @@ import structlog
 
 from executor.errors import DiskFull, JobError, LogFlushFailed, StepFailed, WorkspaceError
 from executor.logstream.logger import ExecutionLogger, LogEntryHandle, LogSink, Redactor
-from executor.runtime import JobRuntime, Runtime
+from executor.runtime import JobRuntime, Runtime, finish_shielded
 from executor.runtime.argv import (
     ContainerSpec,
     DockerOptions,
@@ -150,14 +150,14 @@ class JobHandler:
         except Exception as err:
             full = self._disk_full(err, state)
             logger.close_open(-1)
-            await _finish_cleanup(self._cleanup(job, logger, state, full or err))
+            await finish_shielded(self._cleanup(job, logger, state, full or err))
             if full is not None:
                 raise full from err
             raise
         except BaseException as err:
-            await _finish_cleanup(self._cleanup(job, logger, state, err))
+            await finish_shielded(self._cleanup(job, logger, state, err))
             raise
-        await _finish_cleanup(self._cleanup(job, logger, state, None))
+        await finish_shielded(self._cleanup(job, logger, state, None))
 
     def _disk_full(self, err: Exception, state: dict[str, Any]) -> DiskFull | None:
         """`err` restated as `DiskFull` when the workspace filesystem is what failed it."""
@@ -378,25 +378,6 @@ def _phase(step_key: str | None) -> str:
     if step_key.startswith("setup.fs."):
         return "files"
     return "step"
-
-
-async def _finish_cleanup(work: Awaitable[None]) -> None:
-    """Run cleanup to its end even if the job's task is cancelled again meanwhile.
-
-    Cleanup errors propagate to the caller; a cancel that arrived meanwhile is raised once
-    cleanup is over. (`runtime.docker` reaps containers with a twin that only logs errors.)
-    """
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            # Cancelled while cleaning up: finish the cleanup, then let the cancel through.
-            cancelled = True
-    task.result()
-    if cancelled:
-        raise asyncio.CancelledError
 
 
 def _check_step_dirs(job: Job) -> None:

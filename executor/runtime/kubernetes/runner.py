@@ -35,7 +35,7 @@ import structlog
 
 from executor.config.kubernetes import KubernetesSettings
 from executor.errors import JobError, StepFailed
-from executor.runtime import EntryOpener, FileFetcher, LogEntry
+from executor.runtime import EntryOpener, FileFetcher, LogEntry, finish_shielded
 from executor.runtime.kubernetes import spec
 from executor.runtime.kubernetes.client import ApiException, KubeClient, api_reason
 from executor.runtime.kubernetes.failures import (
@@ -201,7 +201,10 @@ class KubernetesRuntime:
             run.cancelled = True
             raise
         finally:
-            await _shielded(self._teardown(run, logger))
+            await finish_shielded(
+                self._teardown(run, logger),
+                on_error=lambda: _log.exception("kubernetes teardown failed"),
+            )
             self.live.discard(job.record_uid)
 
     # --- creating ----------------------------------------------------------------------------
@@ -411,18 +414,3 @@ class KubernetesRuntime:
                 return
             await asyncio.sleep(0.25)
         raise JobError(f"{kind} {name} still exists {int(self.gone_timeout)}s after deletion")
-
-
-async def _shielded(work: Any) -> None:
-    """Run `work` to its end even if the caller is cancelled meanwhile; re-raise that cancel."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:  # noqa: BLE001 - logged: must not replace the job's own error
-            _log.exception("kubernetes teardown failed")
-    if cancelled:
-        raise asyncio.CancelledError
