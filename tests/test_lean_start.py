@@ -1,5 +1,5 @@
-"""`executor run` starts without rich, pygments, click and trio (`executor/__init__.py`), which
-structlog, httpx and httpcore would import only because they are installed; other commands keep
+"""`executor run` starts without rich, pygments and click (`executor/__init__.py`), which
+structlog and httpx would import only because they are installed; other commands keep
 them. A running idle daemon loads nothing its configuration does not use."""
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def test_idle_daemon_loads_only_what_its_configuration_needs(
     daemon_factory: Any,
 ) -> None:
     """A daemon that has connected and swept once (the janitor starts after the first answer
-    from the frontend) imported neither trio (httpcore looks for it), pydantic-settings nor
-    the batch engine (`bench.idle`)."""
+    from the frontend) imported neither pydantic-settings nor the batch engine (`bench.idle`)."""
     root: Path = daemon_factory.workspace_root
     dead_lock = root / ".executor-gone-daemon.lock"
     dead_lock.write_text("1\n")  # unlocked: the first sweep removes it, after its listing
@@ -56,9 +55,8 @@ def test_idle_daemon_loads_only_what_its_configuration_needs(
         for line in daemon.log_text.splitlines()
         if line.startswith("import time:") and "|" in line
     }
-    assert "httpcore._synchronization" in names  # the module that would have imported trio
     assert "executor.runtime.janitor" in names
-    heavy = ("trio", "pydantic_settings", "dotenv", "executor.batch")
+    heavy = ("pydantic_settings", "dotenv", "executor.batch")
     # A package marked absent still logs one line (the failed attempt); loaded, its submodules.
     loaded = sorted(n for n in names if n.startswith(tuple(f"{h}." for h in heavy)))
     assert loaded == []
