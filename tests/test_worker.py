@@ -207,3 +207,17 @@ def test_next_dequeue_follows_a_finished_job_at_once() -> None:
 
     asyncio.run(scenario())
     assert events == ["dequeue:1", "mark:1", "dequeue:2", "mark:2"]
+
+
+def test_a_mark_that_raises_unexpectedly_still_frees_the_run() -> None:
+    """A mark that raised something other than an `ApiError` (once: "import of trio halted")
+    left its run in the table: the drained loop then waited on a finished task forever, at
+    80 % of a core. The run is freed and the loop returns."""
+
+    class Broken(MemoryStore):
+        async def mark_complete(self, job: Job) -> None:
+            raise RuntimeError("not an ApiError")
+
+    store = Broken([Job(id=1)])
+    worker = _run(store, ScriptedHandler({1: None}), num_total_jobs=1)
+    assert worker.counts.get("completed") == 1

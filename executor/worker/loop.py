@@ -24,16 +24,14 @@ and what a job means. It drives a `Store` (the queue API client) and a `Handler`
 - A dequeued payload that does not decode but names its job (`wire.MalformedJob`) is marked
   *failed* at once (`malformed job payload: <field>: <problem>`): retrying cannot fix it.
   Sourcegraph's executor only logs it; the job sits in `processing` until the resetter acts.
-- Outcome: success → markComplete; a heartbeat cancel → markFailed; any other error (the
-  deadline, a hard stop) → markErrored.
+- Outcome: success → markComplete; a heartbeat cancel → markFailed; else (deadline, stop) errored.
 - `health()` fails when the last answered heartbeat, or dequeue while one was wanted (not while
   every slot is busy, the disk refuses work or the loop drains), is older than `health_bound`.
 - `drain()` stops dequeuing and lets running jobs finish (first signal); `interrupt()` cancels
   them too (second signal). `num_total_jobs` / `max_active_time` drain by themselves, then
   `run()` returns and the process exits 0. `wait_draining()` returns when a drain begins.
 
-Cancellation of a job cancels the handler's task; the handler's cleanup (container stop,
-workspace removal, final log flush) runs in its own `finally` blocks before the mark is sent.
+A job's cancel cancels the handler's task; its cleanup (`finally` blocks) runs before the mark.
 """
 
 from __future__ import annotations
@@ -213,8 +211,8 @@ class Worker:
         heartbeats = asyncio.create_task(self._heartbeat_forever(), name="heartbeat")
         try:
             await self._dequeue_loop()
-            while self._runs:
-                await asyncio.wait([r.outer for r in self._runs.values() if r.outer])
+            while pending := [t for r in self._runs.values() if (t := r.outer) and not t.done()]:
+                await asyncio.wait(pending)  # never a finished task: that would spin
         finally:
             heartbeats.cancel()
             await asyncio.gather(heartbeats, return_exceptions=True)
@@ -372,8 +370,10 @@ class Worker:
         finally:
             if deadline is not None:
                 deadline.cancel()
-        await self._mark(job, outcome, redactor.redact(message))
-        self._finish(run, outcome)
+        try:
+            await self._mark(job, outcome, redactor.redact(message))
+        finally:  # even if marking raised: a run left in `_runs` is never freed
+            self._finish(run, outcome)
 
     def _cancel_outcome(self, run: _Run) -> tuple[str, str]:
         if run.reason == "heartbeat":
@@ -392,8 +392,8 @@ class Worker:
             else:
                 await self._store.mark_errored(job, message)
             log.info("job marked", outcome=outcome, errorMessage=message or None)
-        except ApiError as err:
-            log.error("failed to mark job", outcome=outcome, error=str(err))
+        except Exception as err:  # noqa: BLE001 - an ApiError, or anything else: logged
+            log.error("failed to mark job", outcome=outcome, error=str(err) or repr(err))
 
     def _finish(self, run: _Run, outcome: str) -> None:
         self._runs.pop(run.job.record_uid, None)
