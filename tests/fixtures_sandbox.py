@@ -8,10 +8,15 @@ Fixtures:
 - `sandbox_factory(**settings)`: the same with settings changed, e.g.
   `sandbox_factory(stalled_max_age=0.5, resetter_interval=0.1)`.
 - `sample_repo`: a git repository with two commits: `.name`, `.path`, `.head`, `.commits`.
+
+Helpers: `apply_and_wait(box, spec, capsys)` runs `batch apply --wait --json` (the CLI a site
+admin runs) and returns its status, saying why when it fails; `specs_by_workspace(status)` keys
+its changeset specs by `repository:path`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -23,11 +28,12 @@ from typing import Any
 import httpx
 import pytest
 
+from executor.sandbox.batch_cli import main as batch_cli
 from executor.sandbox.server import SandboxServer
 from executor.sandbox.state import SandboxSettings
 from executor.sandbox.store import SandboxStore
 
-__all__ = ["SampleRepo", "Sandbox"]
+__all__ = ["SampleRepo", "Sandbox", "apply_and_wait", "specs_by_workspace"]
 
 SANDBOX_TOKEN = "hunter2"
 TERMINAL_STATES = ("completed", "errored", "failed", "canceled")
@@ -167,6 +173,35 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
 @pytest.fixture
 def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     return sandbox_factory()
+
+
+def apply_and_wait(
+    box: Sandbox, spec: Path, capsys: pytest.CaptureFixture[str], wait_timeout: str = "300s"
+) -> dict[str, Any]:
+    """`batch apply SPEC --wait --json` against `box`; the status it printed.
+
+    On failure the assertion shows the failed jobs' last log entries: what a reader needs.
+    """
+    capsys.readouterr()
+    argv = ["batch", "apply", str(spec), "--wait", "--json", "--wait-timeout", wait_timeout]
+    code = batch_cli([*argv, "--url", box.url, "--token", box.token])
+    out = capsys.readouterr().out
+    if code != 0:
+        for job in box.jobs(queue="batches"):
+            logs = box.job(job["id"])["execution_logs"] or []
+            out += "".join(f"\n--- {e['key']}\n{e.get('out', '')[-2000:]}" for e in logs[-3:])
+    assert code == 0, out
+    status: dict[str, Any] = json.loads(out)
+    return status
+
+
+def specs_by_workspace(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An apply status's changeset specs by `repository:workspace path`."""
+    paths = {w["id"]: w["path"] for w in status["workspaces"]}
+    return {
+        f"{item['repository']}:{paths[item['workspace_id']]}": item["spec"]
+        for item in status["changeset_specs"]
+    }
 
 
 @dataclass(frozen=True)

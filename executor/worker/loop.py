@@ -9,8 +9,8 @@ and what a job means. It drives a `Store` (the queue API client) and a `Handler`
   `error_backoff_cap`, jittered, exponential; a `Retry-After` is a floor up to
   `retry_after_cap`), reset by the next answer. The first failure of a streak is one warning,
   the rest are debug lines, and the recovery is one info line with the streak's length. An
-  answered heartbeat during such a streak ends the wait at once (the frontend is back),
-  unless the failure carried a `Retry-After`: the server said when to come back.
+  answered heartbeat during such a streak ends the wait at once (the frontend is back), not a
+  `Retry-After`.
 - Before each dequeue `admission()` may name a reason not to take work (disk pressure): the
   loop then waits (`admission_interval`) and asks again; the reason is logged once when it
   starts and once when it ends, and the `executor_disk_pressure` gauge is 1 meanwhile.
@@ -244,9 +244,8 @@ class Worker:
                 self._dequeue_ok = self._clock()
                 await self._sleep(self._opts.admission_interval)
                 continue
-            got_job = False
+            got_job, wake = False, None
             delay = self._opts.poll_interval * random.uniform(0.8, 1.2)
-            asked_to_wait = False
             try:
                 job = await self._store.dequeue()
                 self._dequeue_answered()
@@ -256,18 +255,14 @@ class Worker:
                 job = None
             except ApiError as err:
                 delay = self._dequeue_failed(err)
-                asked_to_wait = isinstance(err, ApiUnavailable) and err.retry_after is not None
-                job = None
+                # An answered heartbeat ends the wait early, but not a server's Retry-After.
+                hinted = isinstance(err, ApiUnavailable) and err.retry_after is not None
+                wake, job = (None if hinted else self._answering), None
             if job is not None:
                 got_job = self._start(job)
             if not got_job:
                 self._slots.release()
-                # An answered heartbeat ends a back-off early, but not a server's Retry-After:
-                # the frontend said when to come back (the heartbeat route may be unthrottled).
-                if self._dequeue_backoff.failures and not asked_to_wait:
-                    await self._sleep(delay, wake=self._answering)
-                else:
-                    await self._sleep(delay)
+                await self._sleep(delay, wake=wake)
 
     def _dequeue_answered(self) -> None:
         self._dequeue_ok = self._clock()

@@ -7,40 +7,16 @@ commits are reproducible, so both sandboxes host the same repositories and commi
 from __future__ import annotations
 
 import base64
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from executor.sandbox.batch_cli import main as batch_cli
+from fixtures_sandbox import apply_and_wait, specs_by_workspace
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "hello-world.batch.yaml"
-
-
-def _apply(box: Any, spec: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    capsys.readouterr()
-    argv = ["batch", "apply", str(spec), "--wait", "--json", "--wait-timeout", "300s"]
-    code = batch_cli([*argv, "--url", box.url, "--token", box.token])
-    out = capsys.readouterr().out
-    if code != 0:  # say why: the failed jobs' last log entries
-        for job in box.jobs(queue="batches"):
-            logs = box.job(job["id"])["execution_logs"]
-            out += "".join(f"\n--- {e['key']}\n{e.get('out', '')[-2000:]}" for e in logs[-3:])
-    assert code == 0, out
-    status: dict[str, Any] = json.loads(out)
-    return status
-
-
-def _by_workspace(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    paths = {w["id"]: w["path"] for w in status["workspaces"]}
-    return {
-        f"{item['repository']}:{paths[item['workspace_id']]}": item["spec"]
-        for item in status["changeset_specs"]
-    }
 
 
 def _cache_entries(box: Any) -> list[tuple[str, str]]:
@@ -62,8 +38,8 @@ def test_v2_jobs_give_the_same_changeset_specs_as_v1(
         box._call("POST", "/.sandbox/repos/samples")
         daemon_factory(frontend=box, maximum_num_jobs="2", queue_poll_interval="100ms")
 
-    first = _apply(v1, SPEC, capsys)
-    second = _apply(v2, SPEC, capsys)
+    first = apply_and_wait(v1, SPEC, capsys)
+    second = apply_and_wait(v2, SPEC, capsys)
     assert [w["state"] for w in first["workspaces"]] == ["completed"] * 4, first
     assert [w["state"] for w in second["workspaces"]] == ["completed"] * 4, second
 
@@ -79,28 +55,28 @@ def test_v2_jobs_give_the_same_changeset_specs_as_v1(
     }
     assert "step.src.batch-exec" in v1_keys
 
-    assert _by_workspace(second) == _by_workspace(first)
+    assert specs_by_workspace(second) == specs_by_workspace(first)
     # Same keys, same results byte for byte (diffs, outputs, changed files, stdout).
     assert _cache_entries(v2) == _cache_entries(v1)
     assert len(_cache_entries(v1)) == 6  # step 1 in 4 workspaces, step 2 in 2
-    assert len(_by_workspace(first)) == 4
-    api = _by_workspace(second)["github.com/sandbox/monorepo:services/api"]
+    assert len(specs_by_workspace(first)) == 4
+    api = specs_by_workspace(second)["github.com/sandbox/monorepo:services/api"]
     assert "Files changed: services/api/README.md" in api["body"]
 
     # Re-applying against V2 is a full cache hit: the V2 cache entries are the V1 ones.
-    again = _apply(v2, SPEC, capsys)
+    again = apply_and_wait(v2, SPEC, capsys)
     assert [(w["cache"], w["job_id"]) for w in again["workspaces"]] == [("hit", None)] * 4
-    assert _by_workspace(again) == _by_workspace(first)
+    assert specs_by_workspace(again) == specs_by_workspace(first)
 
     # Only the second step changes: the monorepo workspaces resume from step 1's cached result
     # (V2: `apply-diff` + `step0.json`, then step 2's pre/run/post), the others are full hits.
     changed = tmp_path / "changed.batch.yaml"
     changed.write_text(SPEC.read_text().replace('echo "Hello from', 'echo "Hi from'))
-    third_v1, third_v2 = _apply(v1, changed, capsys), _apply(v2, changed, capsys)
+    third_v1, third_v2 = apply_and_wait(v1, changed, capsys), apply_and_wait(v2, changed, capsys)
     caches = sorted(w["cache"] for w in third_v2["workspaces"])
     assert caches == ["hit", "hit", "partial", "partial"], third_v2
-    assert _by_workspace(third_v2) == _by_workspace(third_v1)
-    api = _by_workspace(third_v2)["github.com/sandbox/monorepo:services/api"]
+    assert specs_by_workspace(third_v2) == specs_by_workspace(third_v1)
+    api = specs_by_workspace(third_v2)["github.com/sandbox/monorepo:services/api"]
     assert "+Hi from services/api!" in base64.b64decode(api["commits"][0]["diff"]).decode()
     resumed = [j for j in v2.jobs(queue="batches") if j["id"] > 4]
     assert len(resumed) == 2

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batch_workspace import make_workspace
 from fixtures_docker import STEP_IMAGE, DockerEngine
 
 from executor.batch.engine import BatchEngine
@@ -43,31 +44,6 @@ class Handle:
 
     def out(self) -> str:
         return "".join(f"{s}: {line}\n" for s, line in self.lines)
-
-
-def make_workspace(
-    root: Path, steps: list[dict[str, Any]], files: dict[str, str] | None = None, **extra: Any
-) -> Path:
-    repo = root / "repository"
-    repo.mkdir(parents=True)
-    for name, text in {"README.md": "hello\n", **(files or {})}.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@e", "-C", str(repo)]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], check=True)
-    data = {
-        "BatchChangeAttributes": {"name": "bc", "description": "d"},
-        "repository": {"id": "UmVwbzox", "name": "github.com/a/b"},
-        "branch": {"name": "refs/heads/main", "target": {"oid": "d34db33f"}},
-        "path": "",
-        "steps": steps,
-        "searchResultPaths": ["README.md"],
-        **extra,
-    }
-    (root / "input.json").write_text(json.dumps(data))
-    return root
 
 
 def events_of(lines: list[str]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import batch_workspace
 import pytest
 from fixtures_docker import STEP_IMAGE, DockerEngine
 
@@ -36,27 +37,11 @@ pytestmark = pytest.mark.docker
 SECRETS = {"SECRET_X": "s3cr3t value"}
 
 
+HELPER_FILES = {"sub/README.md": "hello sub\n", "sub/x.txt": "x\n"}
+
+
 def make_workspace(root: Path, steps: list[dict[str, Any]], **extra: Any) -> Path:
-    repo = root / "repository"
-    files = {"README.md": "hello\n", "sub/README.md": "hello sub\n", "sub/x.txt": "x\n"}
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@e", "-C", str(repo)]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], check=True)
-    data = {
-        "BatchChangeAttributes": {"name": "bc", "description": "d"},
-        "repository": {"id": "UmVwbzox", "name": "github.com/a/b"},
-        "branch": {"name": "refs/heads/main", "target": {"oid": "d34db33f"}},
-        "path": "",
-        "steps": steps,
-        "searchResultPaths": ["README.md"],
-        **extra,
-    }
-    (root / "input.json").write_text(json.dumps(data))
-    return root
+    return batch_workspace.make_workspace(root, steps, HELPER_FILES, **extra)
 
 
 def entries(lines: list[str]) -> list[tuple[str, str]]:
