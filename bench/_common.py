@@ -187,6 +187,28 @@ class Daemon:
         self._log.close()
 
 
+#: The image `scripts/build-k8s-test-image.sh` builds for the test cluster's job pods.
+K8S_GIT_IMAGE = "executor-k8s-git:latest"
+
+
+def kubernetes_env(kubeconfig: Path, namespace: str, **extra: str) -> dict[str, str]:
+    """A test or bench daemon's Kubernetes runtime settings against the local test cluster
+    (docs/kubernetes.md): small requests, host network (no ClusterIP is ever reached), local
+    images only. Not `EXECUTOR_`-prefixed by `executor_env`: the names are as written."""
+    env = {
+        "EXECUTOR_KUBERNETES_CONFIG_PATH": str(kubeconfig),
+        "EXECUTOR_KUBERNETES_NAMESPACE": namespace,
+        "EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY": "32Mi",
+        "EXECUTOR_KUBERNETES_RESOURCE_LIMIT_MEMORY": "256Mi",
+        "KUBERNETES_SINGLE_JOB_STEP_IMAGE": K8S_GIT_IMAGE,
+        "KUBERNETES_JOB_HOST_NETWORK": "true",
+        "KUBERNETES_IMAGE_PULL_POLICY": "Never",
+        "KUBERNETES_FS_GROUP": "-1",
+    }
+    env.update(extra)
+    return env
+
+
 def executor_env(url: str, token: str, tmpdir: Path, **overrides: str) -> dict[str, str]:
     """A test or bench daemon's environment: fast polls and heartbeats, small limits, JSON
     logs, plus `EXECUTOR_<KEY>` overrides (the tests' fixtures share it)."""

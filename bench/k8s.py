@@ -31,8 +31,10 @@ from typing import Any
 from bench._common import (
     FINAL,
     IMAGE,
+    K8S_GIT_IMAGE,
     Daemon,
     bench_env,
+    kubernetes_env,
     make_repo,
     median,
     percentile,
@@ -43,7 +45,7 @@ from bench._common import (
 )
 
 STATE = Path(os.environ.get("EXECUTOR_K8S_STATE", "/var/tmp/executor-k8s"))
-GIT_IMAGE = "executor-k8s-git:latest"
+GIT_IMAGE = K8S_GIT_IMAGE
 
 
 def kubectl(*args: str, input: str | None = None) -> str:
@@ -52,19 +54,6 @@ def kubectl(*args: str, input: str | None = None) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
-
-
-def k8s_env(namespace: str) -> dict[str, str]:
-    return {
-        "EXECUTOR_KUBERNETES_CONFIG_PATH": str(STATE / "admin.kubeconfig"),
-        "EXECUTOR_KUBERNETES_NAMESPACE": namespace,
-        "EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY": "32Mi",
-        "EXECUTOR_KUBERNETES_RESOURCE_LIMIT_MEMORY": "256Mi",
-        "KUBERNETES_SINGLE_JOB_STEP_IMAGE": GIT_IMAGE,
-        "KUBERNETES_JOB_HOST_NETWORK": "true",
-        "KUBERNETES_IMAGE_PULL_POLICY": "Never",
-        "KUBERNETES_FS_GROUP": "-1",
-    }
 
 
 def bare_job(name: str) -> dict[str, Any]:
@@ -160,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             repo, head = make_repo(box.scratch)
             box.add_repo("github.com/bench/k8s", repo)
             env = bench_env(box, box.scratch / "ws", heartbeat_interval="1s")
-            env.update(k8s_env(namespace))
+            env.update(kubernetes_env(STATE / "admin.kubeconfig", namespace))
             proc = Daemon(env, box.scratch / "daemon.log")
             try:
                 body = step_job("github.com/bench/k8s", head, "echo hello")

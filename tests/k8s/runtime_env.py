@@ -17,6 +17,8 @@ from typing import Any
 
 from k8s_access import K8sCluster
 
+from bench._common import K8S_GIT_IMAGE, kubernetes_env
+
 __all__ = [
     "GIT_IMAGE",
     "STEP_IMAGE",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 STEP_IMAGE = "executor-busybox:latest"
-GIT_IMAGE = "executor-k8s-git:latest"
+GIT_IMAGE = K8S_GIT_IMAGE
 ROOT = Path(__file__).resolve().parents[2]
 MANAGED = "app.kubernetes.io/managed-by=sourcegraph-executor"
 
@@ -52,18 +54,7 @@ def new_namespace(cluster: K8sCluster) -> str:
 
 def k8s_env(cluster: K8sCluster, namespace: str, **extra: str) -> dict[str, str]:
     """Variables (not EXECUTOR_-prefixed by the fixture: pass as `plain_env`)."""
-    env = {
-        "EXECUTOR_KUBERNETES_CONFIG_PATH": str(cluster.kubeconfig),
-        "EXECUTOR_KUBERNETES_NAMESPACE": namespace,
-        "EXECUTOR_KUBERNETES_RESOURCE_REQUEST_MEMORY": "32Mi",
-        "EXECUTOR_KUBERNETES_RESOURCE_LIMIT_MEMORY": "256Mi",
-        "KUBERNETES_SINGLE_JOB_STEP_IMAGE": GIT_IMAGE,
-        "KUBERNETES_JOB_HOST_NETWORK": "true",
-        "KUBERNETES_IMAGE_PULL_POLICY": "Never",
-        "KUBERNETES_FS_GROUP": "-1",
-    }
-    env.update(extra)
-    return env
+    return kubernetes_env(cluster.kubeconfig, namespace, **extra)
 
 
 def leftovers(cluster: K8sCluster, namespace: str) -> list[str]:
