@@ -65,6 +65,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _KEEP_REFS = 32
 _REF_PREFIX = "refs/executor-cache/"
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: Seconds after which a fill walks every entry again (see `RepoCache._evict`).
+_RESCAN_S = 60.0
 
 
 def fetch_flags(job: Job) -> list[str]:
@@ -114,6 +116,14 @@ class RepoCache:
         #: after failing the check, and evicted.
         self.stats = {"filled": 0, "updated": 0, "hits": 0, "rebuilt": 0, "evicted": 0}
         self._bound_checked = False
+        #: Bytes of each entry as this process last measured them (`_evict`), and when every
+        #: entry was last walked: a fill measures its own entry only, and the whole cache is
+        #: walked again when the known total goes over the bound or `_RESCAN_S` have passed
+        #: (entries other processes filled meanwhile are counted then).
+        self._sizes: dict[str, int] = {}
+        self._walked_at = 0.0
+        #: Full walks of the cache (tests: a fill under the bound walks no other entry).
+        self.walks = 0
 
     def entry(self, repository_name: str) -> _Entry:
         digest = hashlib.sha256(repository_name.encode()).hexdigest()[:16]
@@ -187,15 +197,11 @@ class RepoCache:
         try:
             git_dir = temp / "git"
             await self._git("init", "--quiet", "--bare", str(git_dir))
-            for key, value in (
-                ("gc.auto", "0"),
-                ("core.hooksPath", os.devnull),
-                ("fetch.unpackLimit", "1"),
-                ("transfer.unpackLimit", "1"),
-                ("uploadpack.allowAnySHA1InWant", "true"),
-            ):
-                await self._git("-C", str(git_dir), "config", key, value)
-            await self._fetch(git_dir, job, upstream_url)
+            # The entry's settings in one write, not one `git config` process each: the file
+            # is the executor's own (just made by `git init`, never mounted into a step).
+            with open(git_dir / "config", "a", encoding="utf-8") as config:
+                config.write(_ENTRY_CONFIG)
+            await self._fetch(git_dir, job, upstream_url, fresh=True)
             final = _Entry(temp.parent, temp.name)
             await asyncio.to_thread(_write_ready, final, job.repository_name)
             temp.rename(entry.path)
@@ -220,13 +226,27 @@ class RepoCache:
             return False
         return True
 
-    async def _fetch(self, git_dir: Path, job: Job, upstream_url: str) -> None:
+    async def _fetch(
+        self, git_dir: Path, job: Job, upstream_url: str, *, fresh: bool = False
+    ) -> None:
+        """Fetch `job.commit` and keep it as a ref (at most `_KEEP_REFS` of them).
+
+        A full commit ID is fetched straight into its ref (`<sha>:refs/executor-cache/<sha>`:
+        git writes the ref only once the objects are in), not by a second `update-ref`; a
+        fresh entry has no older refs to prune, so `for-each-ref` runs only when there may be
+        more than `_KEEP_REFS`."""
         argv = ["-C", str(git_dir), "-c", "protocol.version=2", "fetch", "--quiet"]
         argv += ["--no-recurse-submodules", *fetch_flags(job)]
         if not job.shallow_clone and (git_dir / "shallow").exists():
             argv.append("--unshallow")
-        await self._git(*argv, upstream_url, job.commit)
-        await self._git("-C", str(git_dir), "update-ref", _REF_PREFIX + job.commit, job.commit)
+        ref = _REF_PREFIX + job.commit
+        if _FULL_SHA.fullmatch(job.commit):
+            await self._git(*argv, upstream_url, f"+{job.commit}:{ref}")
+        else:
+            await self._git(*argv, upstream_url, job.commit)
+            await self._git("-C", str(git_dir), "update-ref", ref, job.commit)
+        if fresh or _ref_count(git_dir) <= _KEEP_REFS:
+            return
         refs = await self._git(
             "-C",
             str(git_dir),
@@ -254,7 +274,21 @@ class RepoCache:
         return out.decode()
 
     def _evict(self, current: _Entry) -> None:
-        """Remove least recently used entries until the total fits `max_bytes`."""
+        """Remove least recently used entries until the total fits `max_bytes`.
+
+        With 20,000 entries a walk of every entry's files after each fill cost more than the
+        job: only the current entry is measured, unless the known total is over the bound or
+        the last full walk is older than `_RESCAN_S`."""
+        if self._walked_at and time.monotonic() - self._walked_at < _RESCAN_S:
+            self._sizes[current.key] = _size(current.path)
+            if sum(self._sizes.values()) <= self.max_bytes:
+                return
+        self._evict_walk(current)
+
+    def _evict_walk(self, current: _Entry) -> None:
+        self.walks += 1
+        self._walked_at = time.monotonic()
+        self._sizes = {}
         entries: list[tuple[float, int, _Entry]] = []
         total = 0
         for path in self.root.iterdir():
@@ -268,6 +302,7 @@ class RepoCache:
             except FileNotFoundError:
                 used = 0.0
             entries.append((used, size, entry))
+            self._sizes[entry.key] = size
         if total <= self.max_bytes:
             return
         for _, size, entry in sorted(entries, key=lambda t: t[0]):
@@ -277,14 +312,36 @@ class RepoCache:
                 continue
             if _remove_locked(entry):
                 total -= size
+                self._sizes.pop(entry.key, None)
                 self.stats["evicted"] += 1
         if total > self.max_bytes:  # the current entry alone is over the bound
             _remove(current.path)
+            self._sizes.pop(current.key, None)
             self.stats["evicted"] += 1
 
 
 class _GitFailed(Exception):
     pass
+
+
+#: Appended to a new entry's `config` (git accepts a section more than once).
+_ENTRY_CONFIG = (
+    "[gc]\n\tauto = 0\n"
+    f"[core]\n\thooksPath = {os.devnull}\n"
+    "[fetch]\n\tunpackLimit = 1\n"
+    "[transfer]\n\tunpackLimit = 1\n"
+    "[uploadpack]\n\tallowAnySHA1InWant = true\n"
+)
+
+
+def _ref_count(git_dir: Path) -> int:
+    """An upper bound of the entry's cache refs: loose ones plus any line of `packed-refs`
+    naming one (gc is off, so refs stay loose; counted without a process)."""
+    loose = git_dir / _REF_PREFIX
+    count = len(os.listdir(loose)) if loose.is_dir() else 0
+    with contextlib.suppress(FileNotFoundError), open(git_dir / "packed-refs", "rb") as packed:
+        count += sum(1 for line in packed if _REF_PREFIX.encode() in line)
+    return count
 
 
 def _packs(git_dir: Path) -> dict[str, int]:

@@ -296,6 +296,11 @@ def test_a_hit_spawns_no_git_in_the_cache_and_a_lowered_bound_still_applies(
     head = upstream.commits[1]
     cache = RepoCache(tmp_path / "cache", 1 << 30, env)
     asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    # A fill is two processes: `git init --bare` and the fetch straight into the commit's ref
+    # (no `git config` per setting, no `update-ref`, no `for-each-ref` on a fresh entry).
+    filled = [line.split()[0] if line.startswith("init") else line.split()[4]
+              for line in calls.read_text().splitlines()]  # fmt: skip
+    assert filled == ["init", "fetch"], calls.read_text()
     calls.unlink()
     ws, _ = asyncio.run(
         fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
@@ -315,3 +320,44 @@ def test_a_hit_spawns_no_git_in_the_cache_and_a_lowered_bound_still_applies(
     assert small.stats["hits"] == 1 and small.stats["evicted"] == 1
     assert _git(ws.repo_path, "rev-parse", "HEAD") == head
     assert not small.entry(REPO).path.exists()
+
+
+def test_a_fill_under_the_bound_measures_only_its_own_entry(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """After the first lease, a fill that keeps the cache under its bound walks no other
+    entry (a walk of every entry per fill grew with the cache: 20,000 entries in a batch
+    change); one that takes it over the bound walks them all and evicts."""
+    names = [f"github.com/test/walk{i}" for i in range(3)]
+    for name in names:
+        (upstream.root / name).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "git",
+                "clone",
+                "--quiet",
+                "--bare",
+                str(upstream.root / REPO),
+                str(upstream.root / name),
+            ],
+            check=True,
+        )
+    head = upstream.commits[1]
+    cache = cache_for(tmp_path)
+
+    def use(name: str, c: RepoCache) -> None:
+        one = Job(id=11, token=JOB_TOKEN, repositoryName=name, commit=head, shallowClone=True)
+        ws, _ = asyncio.run(fetch(one, tmp_path, upstream.url, repo_cache=c))
+        assert _git(ws.repo_path, "rev-parse", "HEAD") == head
+
+    for name in names:
+        use(name, cache)
+    assert cache.stats["filled"] == 3 and cache.walks == 1
+    entry = cache.entry(names[0]).path
+    size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+    # The same cache, its bound now below two entries: the next fill walks and evicts.
+    cache.max_bytes = int(size * 1.5)
+    use(REPO, cache)
+    assert cache.walks == 2 and cache.stats["evicted"] == 3
+    assert cache.entry(REPO).path.exists()
+    assert not any(cache.entry(n).path.exists() for n in names)
