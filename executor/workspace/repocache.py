@@ -16,7 +16,8 @@ Layout under the cache root (mode 0700, outside every workspace and never mounte
     <key>/ready.json    written (atomically) after every successful fill or update: the
                         repository name and each pack file with its size; its mtime is the
                         entry's last use (LRU)
-    .tmp-<key>-*        a fill in progress; renamed to `<key>` when complete
+    .tmp-<key>          a fill in progress (under the entry's lock, so one at a time);
+                        renamed to `<key>` when complete
 
 An entry is used only if `ready.json` exists, every pack it lists has the recorded size, no
 other pack exists, and the commit resolves: a fill killed half-way (no rename), an update
@@ -41,7 +42,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -104,6 +104,11 @@ class _Entry:
     def lock(self) -> Path:
         return self.root / f"{self.key}.lock"
 
+    @property
+    def temp(self) -> Path:
+        """Where a fill builds the entry (the entry's lock is held meanwhile)."""
+        return self.root / f".tmp-{self.key}"
+
 
 class RepoCache:
     """The cache under `root`, at most `max_bytes` in total."""
@@ -116,6 +121,7 @@ class RepoCache:
         #: after failing the check, and evicted.
         self.stats = {"filled": 0, "updated": 0, "hits": 0, "rebuilt": 0, "evicted": 0}
         self._bound_checked = False
+        self._swept = False
         #: Bytes of each entry as this process last measured them (`_evict`), and when every
         #: entry was last walked: a fill measures its own entry only, and the whole cache is
         #: walked again when the known total goes over the bound or `_RESCAN_S` have passed
@@ -171,7 +177,11 @@ class RepoCache:
 
     async def _ensure(self, entry: _Entry, job: Job, upstream_url: str) -> tuple[bool, bool]:
         """Whether the entry can serve `job` now, and whether it grew on the way."""
-        for stale in self.root.glob(f".tmp-{entry.key}-*"):  # fills killed half-way
+        if not self._swept:  # once per process: any fill killed half-way, of any entry
+            self._swept = True
+            await asyncio.to_thread(_sweep_temps, self.root, entry)
+        stale = entry.temp  # a fill of this entry killed half-way: one stat, not a listing
+        if stale.exists():
             await asyncio.to_thread(_remove, stale)
         if entry.path.exists() and not await asyncio.to_thread(_intact, entry):
             _log.warning("repository cache entry torn; rebuilding", repo=entry.key)
@@ -193,7 +203,8 @@ class RepoCache:
             self.stats["updated"] += 1
             await asyncio.to_thread(_write_ready, entry, job.repository_name)
             return await self._has(entry.git_dir, job), True
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.key}-", dir=self.root))
+        temp = entry.temp
+        temp.mkdir(mode=0o700)
         try:
             git_dir = temp / "git"
             await self._git("init", "--quiet", "--bare", str(git_dir))
@@ -382,6 +393,43 @@ def _size(path: Path) -> int:
 
 def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_temps(root: Path, current: _Entry) -> None:
+    """Remove every fill left half-way (`.tmp-<key>`, or `.tmp-<key>-<random>` as earlier
+    versions named them) whose entry no other process holds: a listing of the whole cache,
+    so done on a process's first lease only; later leases look at their own entry's name."""
+    for path in root.iterdir():
+        if not path.name.startswith(".tmp-"):
+            continue
+        key = path.name[len(".tmp-") :]
+        match = _TEMP_KEY.fullmatch(key)
+        if match is None:
+            continue
+        entry = _Entry(root, match.group(1))
+        if entry == current:
+            _remove(path)  # its lock is ours
+        else:
+            _remove_temp_locked(entry, path)
+
+
+#: `<key>` or `<key>-<random>` after `.tmp-`; a key ends in 16 hex digits (`RepoCache.entry`).
+_TEMP_KEY = re.compile(r"(.*-[0-9a-f]{16})(?:-[^/]*)?")
+
+
+def _remove_temp_locked(entry: _Entry, path: Path) -> None:
+    try:
+        fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a fill in progress
+        _remove(path)
+    finally:
+        os.close(fd)
 
 
 def _remove_locked(entry: _Entry) -> bool:

@@ -7,6 +7,7 @@ repository, a torn entry is rebuilt (never used), eviction under the size bound.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -157,7 +158,7 @@ def test_torn_entry_is_rebuilt_never_used(upstream: Upstream, tmp_path: Path, da
     elif damage == "update-killed":
         (entry.path / "ready.json").unlink()  # an update removes it first
     else:  # a fill killed before its rename: the temp dir is all there is
-        entry.path.rename(tmp_path / "cache" / f".tmp-{entry.key}-killed")
+        entry.path.rename(tmp_path / "cache" / f".tmp-{entry.key}")
     posts = upload_packs(upstream)
     ws, _ = asyncio.run(
         fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
@@ -361,3 +362,30 @@ def test_a_fill_under_the_bound_measures_only_its_own_entry(
     assert cache.walks == 2 and cache.stats["evicted"] == 3
     assert cache.entry(REPO).path.exists()
     assert not any(cache.entry(n).path.exists() for n in names)
+
+
+def test_first_lease_sweeps_killed_fills_but_not_one_in_progress(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """Later leases look only at their own entry's `.tmp-<key>` (no listing of a cache of
+    20,000 entries per job); a process's first lease removes any fill killed half-way, in
+    today's and the earlier `.tmp-<key>-<random>` naming, but not one whose lock is held."""
+    head = upstream.commits[1]
+    cache = cache_for(tmp_path)
+    root = tmp_path / "cache"
+    root.mkdir()
+    legacy = root / f".tmp-{cache.entry('github.com/x/legacy').key}-k1ll3d_x"
+    killed = root / f".tmp-{cache.entry('github.com/x/killed').key}"
+    busy_entry = cache.entry("github.com/x/busy")
+    busy = root / f".tmp-{busy_entry.key}"
+    for path in (legacy, killed, busy):
+        (path / "git").mkdir(parents=True)
+    fd = os.open(busy_entry.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process filling `busy`
+        asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    finally:
+        os.close(fd)
+    assert not legacy.exists() and not killed.exists()
+    assert busy.exists()
+    assert cache.stats["filled"] == 1 and cache.entry(REPO).path.exists()
