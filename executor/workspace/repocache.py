@@ -66,7 +66,7 @@ _KEEP_REFS = 32
 _REF_PREFIX = "refs/executor-cache/"
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 #: Seconds after which a fill walks every entry again (see `RepoCache._evict`).
-_RESCAN_S = 60.0
+_RESCAN_S = 300.0
 
 
 def fetch_flags(job: Job) -> list[str]:
