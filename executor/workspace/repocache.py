@@ -24,8 +24,10 @@ other pack exists, and the commit resolves: a fill killed half-way (no rename), 
 killed half-way (the marker is removed before an update starts) or a truncated pack is
 detected and the entry rebuilt, never used. The total size is bounded by
 `EXECUTOR_REPO_CACHE_SIZE` (least recently used entries go first; an entry alone over the
-bound is dropped after use); `0` turns the cache off. Jobs with a sparse checkout bypass it
-(their fetch is a partial clone, `--filter=blob:none`).
+bound is dropped after use; after a fill or update the process adds up the sizes it knows,
+re-measuring every entry only when that is over the bound or 5 minutes old, so entries another
+daemon filled in the meantime count from its next walk); `0` turns the cache off. Jobs with a
+sparse checkout bypass it (their fetch is a partial clone, `--filter=blob:none`).
 
 Every git command on the cache runs with `executor.workspace.hostgit.host_git_env`: no system
 or global config or attributes, no hooks, no fsmonitor; nothing a step could have written is read.
@@ -240,9 +242,8 @@ class RepoCache:
     async def _fetch(
         self, git_dir: Path, job: Job, upstream_url: str, *, fresh: bool = False
     ) -> None:
-        """Fetch `job.commit` and keep it as a ref (at most `_KEEP_REFS` of them).
-
-        A full commit ID is fetched straight into its ref (`<sha>:refs/executor-cache/<sha>`:
+        """Fetch `job.commit` and keep it as a ref (at most `_KEEP_REFS` of them): a full
+        commit ID is fetched straight into its ref (`<sha>:refs/executor-cache/<sha>`:
         git writes the ref only once the objects are in), not by a second `update-ref`; a
         fresh entry has no older refs to prune, so `for-each-ref` runs only when there may be
         more than `_KEEP_REFS`."""
@@ -397,8 +398,7 @@ def _remove(path: Path) -> None:
 
 def _sweep_temps(root: Path, current: _Entry) -> None:
     """Remove every fill left half-way (`.tmp-<key>`, or `.tmp-<key>-<random>` as earlier
-    versions named them) whose entry no other process holds: a listing of the whole cache,
-    so done on a process's first lease only; later leases look at their own entry's name."""
+    versions named them) whose entry no other process holds (on a process's first lease)."""
     for path in root.iterdir():
         if not path.name.startswith(".tmp-"):
             continue
