@@ -19,6 +19,7 @@ import pytest
 
 from executor.errors import WorkspaceError
 from executor.wire import Job
+from executor.workspace import repocache
 from executor.workspace.clone import Workspace
 from executor.workspace.repocache import RepoCache
 from tests.integration.test_workspace_git import (
@@ -389,3 +390,20 @@ def test_first_lease_sweeps_killed_fills_but_not_one_in_progress(
     assert not legacy.exists() and not killed.exists()
     assert busy.exists()
     assert cache.stats["filled"] == 1 and cache.entry(REPO).path.exists()
+
+
+def test_an_update_past_the_ref_limit_prunes_the_oldest_refs(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`for-each-ref` is skipped for a fresh entry and while the refs are within the limit,
+    but an update that takes the entry over `_KEEP_REFS` still prunes it back."""
+    monkeypatch.setattr(repocache, "_KEEP_REFS", 1)
+    cache = cache_for(tmp_path)
+    for commit in (upstream.commits[1], upstream.commits[0]):
+        ws, _ = asyncio.run(
+            fetch(job(commit, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
+        )
+        assert _git(ws.repo_path, "rev-parse", "HEAD") == commit
+    assert cache.stats["filled"] == 1 and cache.stats["updated"] == 1
+    refs = _git(cache.entry(REPO).git_dir, "for-each-ref", "--format=%(refname)")
+    assert len(refs.split()) == 1, refs
