@@ -12,15 +12,19 @@ repository cache (`executor.workspace.repocache`) and the batch engine's diff
 * `core.excludesFile=/dev/null`: no `~/.config/git/ignore` deciding what `git add` takes;
 * `core.hooksPath=/dev/null`, `core.fsmonitor=false`: no hook, no fsmonitor command, whatever
   a repository's own config says;
-* `GIT_TERMINAL_PROMPT=0`: never wait for a password on a terminal.
+* `GIT_TERMINAL_PROMPT=0`: never wait for a password on a terminal;
+* `maintenance.auto=false`: no `git maintenance run --auto` process after every fetch (and
+  commit). Every repository the host fetches into has `gc.auto=0` already (Sourcegraph's
+  `setup.git.disable-gc`, the cache's own config), so that process did nothing but start.
 
-The `core.*` settings are passed as git's environment config (`GIT_CONFIG_COUNT`,
-`GIT_CONFIG_KEY_<n>`, `GIT_CONFIG_VALUE_<n>`, git 2.31+), which ranks with `-c` above every
-config file and is inherited by the git processes git itself starts (`upload-pack` for a
-`file://` fetch), without changing the argv Sourcegraph's log entries show. So the host's git
-interprets nothing it did not get from the executor: no admin's or image's global setting, no
-file a step could have written. (A step's own repository config is kept out by the batch
-engine's private git dir, `executor.batch.diff`; the workspace fetch runs before any step.)
+The `core.*` and `maintenance.auto` settings are passed as git's environment config
+(`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_<n>`, `GIT_CONFIG_VALUE_<n>`, git 2.31+), which ranks
+with `-c` above every config file and is inherited by the git processes git itself starts
+(`upload-pack` for a `file://` fetch), without changing the argv Sourcegraph's log entries
+show. So the host's git interprets nothing it did not get from the executor: no admin's or
+image's global setting, no file a step could have written. (A step's own repository config is
+kept out by the batch engine's private git dir, `executor.batch.diff`; the workspace fetch
+runs before any step.)
 Knows no job.
 """
 
@@ -37,6 +41,7 @@ HOST_GIT_CONFIG: tuple[tuple[str, str], ...] = (
     ("core.excludesFile", os.devnull),
     ("core.hooksPath", os.devnull),
     ("core.fsmonitor", "false"),
+    ("maintenance.auto", "false"),
 )
 
 #: The fixed part of `host_git_env`.

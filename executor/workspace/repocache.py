@@ -16,15 +16,18 @@ Layout under the cache root (mode 0700, outside every workspace and never mounte
     <key>/ready.json    written (atomically) after every successful fill or update: the
                         repository name and each pack file with its size; its mtime is the
                         entry's last use (LRU)
-    .tmp-<key>-*        a fill in progress; renamed to `<key>` when complete
+    .tmp-<key>          a fill in progress (under the entry's lock, so one at a time);
+                        renamed to `<key>` when complete
 
 An entry is used only if `ready.json` exists, every pack it lists has the recorded size, no
 other pack exists, and the commit resolves: a fill killed half-way (no rename), an update
 killed half-way (the marker is removed before an update starts) or a truncated pack is
 detected and the entry rebuilt, never used. The total size is bounded by
 `EXECUTOR_REPO_CACHE_SIZE` (least recently used entries go first; an entry alone over the
-bound is dropped after use); `0` turns the cache off. Jobs with a sparse checkout bypass it
-(their fetch is a partial clone, `--filter=blob:none`).
+bound is dropped after use; after a fill or update the process adds up the sizes it knows,
+re-measuring every entry only when that is over the bound or 5 minutes old, so entries another
+daemon filled in the meantime count from its next walk); `0` turns the cache off. Jobs with a
+sparse checkout bypass it (their fetch is a partial clone, `--filter=blob:none`).
 
 Every git command on the cache runs with `executor.workspace.hostgit.host_git_env`: no system
 or global config or attributes, no hooks, no fsmonitor; nothing a step could have written is read.
@@ -41,7 +44,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -65,6 +67,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _KEEP_REFS = 32
 _REF_PREFIX = "refs/executor-cache/"
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: Seconds after which a fill walks every entry again (see `RepoCache._evict`).
+_RESCAN_S = 300.0
 
 
 def fetch_flags(job: Job) -> list[str]:
@@ -102,6 +106,11 @@ class _Entry:
     def lock(self) -> Path:
         return self.root / f"{self.key}.lock"
 
+    @property
+    def temp(self) -> Path:
+        """Where a fill builds the entry (the entry's lock is held meanwhile)."""
+        return self.root / f".tmp-{self.key}"
+
 
 class RepoCache:
     """The cache under `root`, at most `max_bytes` in total."""
@@ -114,6 +123,15 @@ class RepoCache:
         #: after failing the check, and evicted.
         self.stats = {"filled": 0, "updated": 0, "hits": 0, "rebuilt": 0, "evicted": 0}
         self._bound_checked = False
+        self._swept = False
+        #: Bytes of each entry as this process last measured them (`_evict`), and when every
+        #: entry was last walked: a fill measures its own entry only, and the whole cache is
+        #: walked again when the known total goes over the bound or `_RESCAN_S` have passed
+        #: (entries other processes filled meanwhile are counted then).
+        self._sizes: dict[str, int] = {}
+        self._walked_at = 0.0
+        #: Full walks of the cache (tests: a fill under the bound walks no other entry).
+        self.walks = 0
 
     def entry(self, repository_name: str) -> _Entry:
         digest = hashlib.sha256(repository_name.encode()).hexdigest()[:16]
@@ -161,7 +179,11 @@ class RepoCache:
 
     async def _ensure(self, entry: _Entry, job: Job, upstream_url: str) -> tuple[bool, bool]:
         """Whether the entry can serve `job` now, and whether it grew on the way."""
-        for stale in self.root.glob(f".tmp-{entry.key}-*"):  # fills killed half-way
+        if not self._swept:  # once per process: any fill killed half-way, of any entry
+            self._swept = True
+            await asyncio.to_thread(_sweep_temps, self.root, entry)
+        stale = entry.temp  # a fill of this entry killed half-way: one stat, not a listing
+        if stale.exists():
             await asyncio.to_thread(_remove, stale)
         if entry.path.exists() and not await asyncio.to_thread(_intact, entry):
             _log.warning("repository cache entry torn; rebuilding", repo=entry.key)
@@ -183,19 +205,16 @@ class RepoCache:
             self.stats["updated"] += 1
             await asyncio.to_thread(_write_ready, entry, job.repository_name)
             return await self._has(entry.git_dir, job), True
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.key}-", dir=self.root))
+        temp = entry.temp
+        temp.mkdir(mode=0o700)
         try:
             git_dir = temp / "git"
             await self._git("init", "--quiet", "--bare", str(git_dir))
-            for key, value in (
-                ("gc.auto", "0"),
-                ("core.hooksPath", os.devnull),
-                ("fetch.unpackLimit", "1"),
-                ("transfer.unpackLimit", "1"),
-                ("uploadpack.allowAnySHA1InWant", "true"),
-            ):
-                await self._git("-C", str(git_dir), "config", key, value)
-            await self._fetch(git_dir, job, upstream_url)
+            # The entry's settings in one write, not one `git config` process each: the file
+            # is the executor's own (just made by `git init`, never mounted into a step).
+            with open(git_dir / "config", "a", encoding="utf-8") as config:
+                config.write(_ENTRY_CONFIG)
+            await self._fetch(git_dir, job, upstream_url, fresh=True)
             final = _Entry(temp.parent, temp.name)
             await asyncio.to_thread(_write_ready, final, job.repository_name)
             temp.rename(entry.path)
@@ -220,13 +239,26 @@ class RepoCache:
             return False
         return True
 
-    async def _fetch(self, git_dir: Path, job: Job, upstream_url: str) -> None:
+    async def _fetch(
+        self, git_dir: Path, job: Job, upstream_url: str, *, fresh: bool = False
+    ) -> None:
+        """Fetch `job.commit` and keep it as a ref (at most `_KEEP_REFS` of them): a full
+        commit ID is fetched straight into its ref (`<sha>:refs/executor-cache/<sha>`:
+        git writes the ref only once the objects are in), not by a second `update-ref`; a
+        fresh entry has no older refs to prune, so `for-each-ref` runs only when there may be
+        more than `_KEEP_REFS`."""
         argv = ["-C", str(git_dir), "-c", "protocol.version=2", "fetch", "--quiet"]
         argv += ["--no-recurse-submodules", *fetch_flags(job)]
         if not job.shallow_clone and (git_dir / "shallow").exists():
             argv.append("--unshallow")
-        await self._git(*argv, upstream_url, job.commit)
-        await self._git("-C", str(git_dir), "update-ref", _REF_PREFIX + job.commit, job.commit)
+        ref = _REF_PREFIX + job.commit
+        if _FULL_SHA.fullmatch(job.commit):
+            await self._git(*argv, upstream_url, f"+{job.commit}:{ref}")
+        else:
+            await self._git(*argv, upstream_url, job.commit)
+            await self._git("-C", str(git_dir), "update-ref", ref, job.commit)
+        if fresh or _ref_count(git_dir) <= _KEEP_REFS:
+            return
         refs = await self._git(
             "-C",
             str(git_dir),
@@ -254,7 +286,21 @@ class RepoCache:
         return out.decode()
 
     def _evict(self, current: _Entry) -> None:
-        """Remove least recently used entries until the total fits `max_bytes`."""
+        """Remove least recently used entries until the total fits `max_bytes`.
+
+        With 20,000 entries a walk of every entry's files after each fill cost more than the
+        job: only the current entry is measured, unless the known total is over the bound or
+        the last full walk is older than `_RESCAN_S`."""
+        if self._walked_at and time.monotonic() - self._walked_at < _RESCAN_S:
+            self._sizes[current.key] = _size(current.path)
+            if sum(self._sizes.values()) <= self.max_bytes:
+                return
+        self._evict_walk(current)
+
+    def _evict_walk(self, current: _Entry) -> None:
+        self.walks += 1
+        self._walked_at = time.monotonic()
+        self._sizes = {}
         entries: list[tuple[float, int, _Entry]] = []
         total = 0
         for path in self.root.iterdir():
@@ -268,6 +314,7 @@ class RepoCache:
             except FileNotFoundError:
                 used = 0.0
             entries.append((used, size, entry))
+            self._sizes[entry.key] = size
         if total <= self.max_bytes:
             return
         for _, size, entry in sorted(entries, key=lambda t: t[0]):
@@ -277,14 +324,36 @@ class RepoCache:
                 continue
             if _remove_locked(entry):
                 total -= size
+                self._sizes.pop(entry.key, None)
                 self.stats["evicted"] += 1
         if total > self.max_bytes:  # the current entry alone is over the bound
             _remove(current.path)
+            self._sizes.pop(current.key, None)
             self.stats["evicted"] += 1
 
 
 class _GitFailed(Exception):
     pass
+
+
+#: Appended to a new entry's `config` (git accepts a section more than once).
+_ENTRY_CONFIG = (
+    "[gc]\n\tauto = 0\n"
+    f"[core]\n\thooksPath = {os.devnull}\n"
+    "[fetch]\n\tunpackLimit = 1\n"
+    "[transfer]\n\tunpackLimit = 1\n"
+    "[uploadpack]\n\tallowAnySHA1InWant = true\n"
+)
+
+
+def _ref_count(git_dir: Path) -> int:
+    """An upper bound of the entry's cache refs: loose ones plus any line of `packed-refs`
+    naming one (gc is off, so refs stay loose; counted without a process)."""
+    loose = git_dir / _REF_PREFIX
+    count = len(os.listdir(loose)) if loose.is_dir() else 0
+    with contextlib.suppress(FileNotFoundError), open(git_dir / "packed-refs", "rb") as packed:
+        count += sum(1 for line in packed if _REF_PREFIX.encode() in line)
+    return count
 
 
 def _packs(git_dir: Path) -> dict[str, int]:
@@ -325,6 +394,42 @@ def _size(path: Path) -> int:
 
 def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_temps(root: Path, current: _Entry) -> None:
+    """Remove every fill left half-way (`.tmp-<key>`, or `.tmp-<key>-<random>` as earlier
+    versions named them) whose entry no other process holds (on a process's first lease)."""
+    for path in root.iterdir():
+        if not path.name.startswith(".tmp-"):
+            continue
+        key = path.name[len(".tmp-") :]
+        match = _TEMP_KEY.fullmatch(key)
+        if match is None:
+            continue
+        entry = _Entry(root, match.group(1))
+        if entry == current:
+            _remove(path)  # its lock is ours
+        else:
+            _remove_temp_locked(entry, path)
+
+
+#: `<key>` or `<key>-<random>` after `.tmp-`; a key ends in 16 hex digits (`RepoCache.entry`).
+_TEMP_KEY = re.compile(r"(.*-[0-9a-f]{16})(?:-[^/]*)?")
+
+
+def _remove_temp_locked(entry: _Entry, path: Path) -> None:
+    try:
+        fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a fill in progress
+        _remove(path)
+    finally:
+        os.close(fd)
 
 
 def _remove_locked(entry: _Entry) -> bool:

@@ -20,6 +20,7 @@ import pytest
 
 from executor.batch.diff import commit_baseline, snapshot_git_dir, staged_diff
 from executor.wire import Job
+from executor.workspace.hostgit import host_git_env
 from executor.workspace.repocache import RepoCache
 from tests.integration.test_workspace_git import (
     JOB_TOKEN,
@@ -99,3 +100,30 @@ def test_batch_diff_reads_no_global_or_system_git_config(tmp_path: Path) -> None
     diff = asyncio.run(scenario())
     assert not canary.exists(), canary.read_text()
     assert b"-one\n+two\n" in diff, diff
+
+
+def test_host_git_starts_no_auto_maintenance_after_a_fetch(tmp_path: Path) -> None:
+    """`maintenance.auto=false` (`executor.workspace.hostgit`): a fetch starts no `git
+    maintenance run --auto` (a process per fetch that did nothing: gc.auto is 0 in every
+    repository the host fetches into); a plain git does start it (the control)."""
+    source = tmp_path / "source"
+    subprocess.run(["git", "init", "--quiet", str(source)], check=True)
+    (source / "a.txt").write_text("a\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    subprocess.run(["git", "-C", str(source), "add", "a.txt"], check=True, env=env)
+    subprocess.run(["git", "-C", str(source), "commit", "-qm", "a"], check=True, env=env)
+
+    def traced_fetch(name: str, fetch_env: dict[str, str]) -> str:
+        target, trace = tmp_path / name, tmp_path / f"{name}.trace"
+        subprocess.run(["git", "init", "--quiet", str(target)], check=True)
+        subprocess.run(
+            ["git", "-C", str(target), "fetch", "--quiet", source.as_uri(), "HEAD"],
+            check=True,
+            env={**fetch_env, "GIT_TRACE": str(trace)},
+        )
+        return trace.read_text()
+
+    plain = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    assert "maintenance run --auto" in traced_fetch("control", plain)
+    assert "maintenance" not in traced_fetch("host", host_git_env(plain))

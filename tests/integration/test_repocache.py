@@ -7,6 +7,7 @@ repository, a torn entry is rebuilt (never used), eviction under the size bound.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from executor.errors import WorkspaceError
 from executor.wire import Job
+from executor.workspace import repocache
 from executor.workspace.clone import Workspace
 from executor.workspace.repocache import RepoCache
 from tests.integration.test_workspace_git import (
@@ -157,7 +159,7 @@ def test_torn_entry_is_rebuilt_never_used(upstream: Upstream, tmp_path: Path, da
     elif damage == "update-killed":
         (entry.path / "ready.json").unlink()  # an update removes it first
     else:  # a fill killed before its rename: the temp dir is all there is
-        entry.path.rename(tmp_path / "cache" / f".tmp-{entry.key}-killed")
+        entry.path.rename(tmp_path / "cache" / f".tmp-{entry.key}")
     posts = upload_packs(upstream)
     ws, _ = asyncio.run(
         fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
@@ -296,6 +298,11 @@ def test_a_hit_spawns_no_git_in_the_cache_and_a_lowered_bound_still_applies(
     head = upstream.commits[1]
     cache = RepoCache(tmp_path / "cache", 1 << 30, env)
     asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    # A fill is two processes: `git init --bare` and the fetch straight into the commit's ref
+    # (no `git config` per setting, no `update-ref`, no `for-each-ref` on a fresh entry).
+    filled = [line.split()[0] if line.startswith("init") else line.split()[4]
+              for line in calls.read_text().splitlines()]  # fmt: skip
+    assert filled == ["init", "fetch"], calls.read_text()
     calls.unlink()
     ws, _ = asyncio.run(
         fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
@@ -315,3 +322,88 @@ def test_a_hit_spawns_no_git_in_the_cache_and_a_lowered_bound_still_applies(
     assert small.stats["hits"] == 1 and small.stats["evicted"] == 1
     assert _git(ws.repo_path, "rev-parse", "HEAD") == head
     assert not small.entry(REPO).path.exists()
+
+
+def test_a_fill_under_the_bound_measures_only_its_own_entry(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """After the first lease, a fill that keeps the cache under its bound walks no other
+    entry (a walk of every entry per fill grew with the cache: 20,000 entries in a batch
+    change); one that takes it over the bound walks them all and evicts."""
+    names = [f"github.com/test/walk{i}" for i in range(3)]
+    for name in names:
+        (upstream.root / name).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "git",
+                "clone",
+                "--quiet",
+                "--bare",
+                str(upstream.root / REPO),
+                str(upstream.root / name),
+            ],
+            check=True,
+        )
+    head = upstream.commits[1]
+    cache = cache_for(tmp_path)
+
+    def use(name: str, c: RepoCache) -> None:
+        one = Job(id=11, token=JOB_TOKEN, repositoryName=name, commit=head, shallowClone=True)
+        ws, _ = asyncio.run(fetch(one, tmp_path, upstream.url, repo_cache=c))
+        assert _git(ws.repo_path, "rev-parse", "HEAD") == head
+
+    for name in names:
+        use(name, cache)
+    assert cache.stats["filled"] == 3 and cache.walks == 1
+    entry = cache.entry(names[0]).path
+    size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+    # The same cache, its bound now below two entries: the next fill walks and evicts.
+    cache.max_bytes = int(size * 1.5)
+    use(REPO, cache)
+    assert cache.walks == 2 and cache.stats["evicted"] == 3
+    assert cache.entry(REPO).path.exists()
+    assert not any(cache.entry(n).path.exists() for n in names)
+
+
+def test_first_lease_sweeps_killed_fills_but_not_one_in_progress(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """Later leases look only at their own entry's `.tmp-<key>` (no listing of a cache of
+    20,000 entries per job); a process's first lease removes any fill killed half-way, in
+    today's and the earlier `.tmp-<key>-<random>` naming, but not one whose lock is held."""
+    head = upstream.commits[1]
+    cache = cache_for(tmp_path)
+    root = tmp_path / "cache"
+    root.mkdir()
+    legacy = root / f".tmp-{cache.entry('github.com/x/legacy').key}-k1ll3d_x"
+    killed = root / f".tmp-{cache.entry('github.com/x/killed').key}"
+    busy_entry = cache.entry("github.com/x/busy")
+    busy = root / f".tmp-{busy_entry.key}"
+    for path in (legacy, killed, busy):
+        (path / "git").mkdir(parents=True)
+    fd = os.open(busy_entry.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process filling `busy`
+        asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=cache))
+    finally:
+        os.close(fd)
+    assert not legacy.exists() and not killed.exists()
+    assert busy.exists()
+    assert cache.stats["filled"] == 1 and cache.entry(REPO).path.exists()
+
+
+def test_an_update_past_the_ref_limit_prunes_the_oldest_refs(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`for-each-ref` is skipped for a fresh entry and while the refs are within the limit,
+    but an update that takes the entry over `_KEEP_REFS` still prunes it back."""
+    monkeypatch.setattr(repocache, "_KEEP_REFS", 1)
+    cache = cache_for(tmp_path)
+    for commit in (upstream.commits[1], upstream.commits[0]):
+        ws, _ = asyncio.run(
+            fetch(job(commit, shallowClone=True), tmp_path, upstream.url, repo_cache=cache)
+        )
+        assert _git(ws.repo_path, "rev-parse", "HEAD") == commit
+    assert cache.stats["filled"] == 1 and cache.stats["updated"] == 1
+    refs = _git(cache.entry(REPO).git_dir, "for-each-ref", "--format=%(refname)")
+    assert len(refs.split()) == 1, refs
