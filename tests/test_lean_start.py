@@ -1,15 +1,21 @@
-"""`executor run` starts without rich, pygments and click (`executor/__init__.py`), which
-structlog and httpx would import only because they are installed; other commands keep
-them. A running idle daemon loads nothing its configuration does not use."""
+"""`executor run` starts without rich, pygments, click and charset_normalizer, and with trio
+hidden from httpcore only (`executor/__init__.py`): libraries would import them only because
+they are installed; other commands keep them. A running idle daemon loads nothing its
+configuration does not use: not docker-py (its janitor lists containers through docker-py in
+a child), the batch engine, ruamel, the Kubernetes client or trio."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fixtures_daemon import wait_for
 
 
@@ -44,7 +50,7 @@ def test_idle_daemon_loads_only_what_its_configuration_needs(
     daemon_factory: Any,
 ) -> None:
     """A daemon that has connected and swept once (the janitor starts after the first answer
-    from the frontend) imported neither pydantic-settings nor the batch engine (`bench.idle`)."""
+    from the frontend) imported none of the heavy optional parts (`bench.idle`)."""
     root: Path = daemon_factory.workspace_root
     dead_lock = root / ".executor-gone-daemon.lock"
     dead_lock.write_text("1\n")  # unlocked: the first sweep removes it, after its listing
@@ -56,7 +62,116 @@ def test_idle_daemon_loads_only_what_its_configuration_needs(
         if line.startswith("import time:") and "|" in line
     }
     assert "executor.runtime.janitor" in names
-    heavy = ("pydantic_settings", "dotenv", "executor.batch")
+    assert "httpcore._synchronization" in names  # the module that would have imported trio
+    heavy = (
+        "pydantic_settings",
+        "dotenv",
+        "executor.batch",
+        "docker",
+        "requests",
+        "urllib3",
+        "charset_normalizer",
+        "trio",
+        "ruamel",
+        "kubernetes_asyncio",
+        "rich",
+    )
     # A package marked absent still logs one line (the failed attempt); loaded, its submodules.
     loaded = sorted(n for n in names if n.startswith(tuple(f"{h}." for h in heavy)))
     assert loaded == []
+
+
+def _as_daemon_start(code: str) -> dict[str, Any]:
+    """Run `code` after `import executor` made `executor run`'s start-up decisions; `code`
+    leaves its findings in `found`, printed as JSON."""
+    program = (
+        "import json, sys\n"
+        "sys.argv = ['executor', 'run']\n"
+        "import executor\n"
+        "found = {}\n" + textwrap.dedent(code) + "\nprint(json.dumps(found))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return found
+
+
+def test_trio_is_hidden_from_httpcore_only_and_retries_still_sleep() -> None:
+    """Marked absent for the whole run, trio broke every retried upload: tenacity's sleep
+    imports trio whenever "trio" is in sys.modules ("import of trio halted")."""
+    found = _as_daemon_start(
+        """
+        import asyncio, importlib.util
+        import httpcore._synchronization as sync
+        from tenacity import AsyncRetrying, stop_after_attempt, wait_fixed
+
+        found["httpcore_trio"] = repr(sync.trio)
+        found["trio_in_modules"] = "trio" in sys.modules
+        attempts = []
+
+        async def flaky():
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_fixed(0.01)):
+                with attempt:
+                    attempts.append(1)
+                    if len(attempts) < 2:
+                        raise OSError("injected")
+
+        asyncio.run(flaky())
+        found["attempts"] = len(attempts)
+        found["trio_installed"] = importlib.util.find_spec("trio") is not None
+        if found["trio_installed"]:
+            import trio  # importable for anyone after start-up
+            found["trio_works"] = trio.run(trio.sleep, 0) is None
+        """
+    )
+    assert found["httpcore_trio"] == "None"
+    assert found["trio_in_modules"] is False
+    assert found["attempts"] == 2
+    if found["trio_installed"]:
+        assert found["trio_works"] is True
+
+
+def test_requests_goes_without_charset_normalizer_quietly() -> None:
+    """`-W error`: the warning requests gives without a detector would fail the import."""
+    found = _as_daemon_start(
+        """
+        import requests, requests.compat
+        found["detector"] = repr(requests.compat.chardet)
+        response = requests.models.Response()
+        response._content = '{"message": "ünïcode"}'.encode()
+        found["text"] = response.text
+        found["loaded"] = sys.modules.get("charset_normalizer") is not None
+        """
+    )
+    assert found == {"detector": "None", "text": '{"message": "ünïcode"}', "loaded": False}
+
+
+def test_other_programs_keep_charset_normalizer() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import executor, requests.compat as c; print(c.chardet is None)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_listing_in_a_child_that_fails_raises_with_the_reason() -> None:
+    """Before docker-py is loaded in the daemon, the janitor's listing runs it in a child; an
+    engine it cannot reach is an error of the sweep (counted, logged), never an empty list."""
+    from executor.runtime.docker import DockerRuntime
+
+    engine = "unix:///nonexistent/docker.sock"
+    runtime = DockerRuntime(
+        executor_name="lean", env={"PATH": os.environ["PATH"], "DOCKER_HOST": engine}
+    )
+    with pytest.raises(RuntimeError, match=r"container listing failed \(1\): .*"):
+        asyncio.run(runtime.list_containers({"executor.host": "lean"}))
+    assert runtime._client is None  # the SDK was not loaded here for it

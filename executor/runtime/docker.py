@@ -12,14 +12,15 @@ Two ways of talking to Docker, each where it fits:
   `docker rm -f`, `docker container inspect`), so the argv is Sourcegraph's byte for byte and the
   cleanup goes through the same binary, `--config` and environment (`DOCKER_HOST`, CLI contexts)
   as the run it undoes: it cannot address a different engine.
-* The janitor's listing (`list_containers`) is `docker ps -a -q` with label filters, then
-  `docker container inspect` (JSON) only when something matched: one short process a sweep,
-  and an idle daemon never loads docker-py (with requests and urllib3, a quarter of its
-  modules and ~6 MiB; found by `bench.idle`'s import count).
-* Removal and image checks (`remove_container`, `image_exists`) use the **docker SDK
-  (docker-py)**, imported when first used. It talks to the Engine API socket directly:
-  structured results and errors (`NotFound`, 409 "in progress") instead of parsing CLI text.
-  docker-py is blocking, so every call runs in `asyncio.to_thread`, off the event loop.
+* Inspection and cleanup (`list_containers`, `remove_container`, `image_exists`) use the
+  **docker SDK (docker-py)**, which talks to the Engine API socket directly: structured results
+  and errors (`NotFound`, 409 "in progress") instead of parsing CLI text. docker-py is
+  blocking, so every call runs in `asyncio.to_thread`, off the event loop. It is imported when
+  a container is first removed or an image checked, which an idle daemon never does. Until
+  then the janitor's listing runs docker-py in a **short-lived child** (`python -I -S -c`, the
+  daemon's `sys.path`, the forwarded environment; JSON out): docker-py with requests and
+  urllib3 is ~4 MiB of resident memory that an idle daemon would otherwise keep for a
+  listing a minute (`bench.idle`); the child costs ~80 ms of CPU a sweep.
 
 Cancellation reaches the container. Sourcegraph's executor only killed the CLI, which leaves a
 `docker run` container running. Here, when the task awaiting `run` is cancelled (job cancel,
@@ -35,8 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -63,8 +66,8 @@ _log = structlog.get_logger(__name__)
 def _sdk(name: str = "") -> Any:
     """docker-py (`docker`, or its submodule `name`), imported when first used.
 
-    docker-py pulls in requests and urllib3: a quarter of an idle daemon's modules, needed
-    only once a container is inspected or removed (the janitor's sweeps, a cancel).
+    docker-py pulls in requests and urllib3 (~4 MiB resident), needed in this process only once
+    a container is removed or an image checked; an idle daemon's listings run it in a child.
     """
     return importlib.import_module(f"docker.{name}" if name else "docker")
 
@@ -81,15 +84,18 @@ class DockerRuntime:
         docker_bin: str = "docker",
         on_cancel_latency: Callable[[float], None] | None = None,
         verify_timeout: float = 15.0,
+        list_timeout: float = 120.0,
     ) -> None:
         """`env` is filtered to `FORWARDED_ENV_VARS`; the daemon's own environment is never used.
 
         `stop_timeout` is the grace between `docker stop`'s SIGTERM and its SIGKILL;
-        `verify_timeout` bounds how long a cancel waits for the container to disappear.
+        `verify_timeout` bounds how long a cancel waits for the container to disappear;
+        `list_timeout` how long a listing in a child process may take.
         """
         self.executor_name = executor_name
         self.stop_timeout = stop_timeout
         self.verify_timeout = verify_timeout
+        self.list_timeout = list_timeout
         self.docker_bin = docker_bin
         self.on_cancel_latency = on_cancel_latency
         #: Seconds the last cancel took from `docker stop` until the container was gone.
@@ -222,16 +228,44 @@ class DockerRuntime:
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """All containers, running or not, that carry every label in `labels`.
 
-        With docker-py, as all inspection and cleanup (no CLI text to parse). The janitor's
-        first sweep, at start, loads it: later jobs never grow the daemon by an import.
+        In this process once docker-py is loaded here (a removal, an image check); before
+        that in a child process, so that listing alone never makes the daemon load it.
         """
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        if self._client is None:
+            return [_info(attrs) for attrs in await self._list_in_child(filters)]
 
         def listing() -> list[ContainerInfo]:
             found = self._docker().containers.list(all=True, sparse=True, filters=filters)
             return [_info(c.attrs) for c in found]
 
         return await asyncio.to_thread(listing)
+
+    async def _list_in_child(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        request = {"path": sys.path, "environment": self._env, "filters": filters}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",  # no PYTHON* variables, no user site, no current directory on the path
+            "-S",  # no site: the daemon's own `sys.path` comes with the request
+            "-c",
+            _LIST_IN_CHILD,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(self._env),
+            start_new_session=True,
+        )
+        try:
+            async with asyncio.timeout(self.list_timeout):
+                out, err = await proc.communicate(json.dumps(request).encode())
+        except TimeoutError:
+            await _terminate(proc, grace=0)
+            raise RuntimeError(f"container listing timed out after {self.list_timeout}s") from None
+        if proc.returncode != 0:
+            lines = err.decode("utf-8", errors="replace").strip().splitlines() or ["no output"]
+            raise RuntimeError(f"container listing failed ({proc.returncode}): {lines[-1]}")
+        found: list[dict[str, Any]] = json.loads(out)
+        return found
 
     async def image_exists(self, image: str) -> bool:
         """Whether `image` is present locally (nothing is pulled)."""
@@ -257,6 +291,27 @@ class DockerRuntime:
         if self._client is None:
             self._client = _engine_client(dict(self._env))
         return self._client
+
+
+#: The janitor's listing before docker-py is loaded in the daemon (`list_containers`). Reads
+#: {"path", "environment", "filters"} as JSON on stdin, writes the sparse list entries' fields
+#: `_info` reads as JSON. charset_normalizer is marked absent as in `executor run` (requests
+#: falls back to UTF-8, what the Engine API's JSON is): it is most of the import's cost.
+_LIST_IN_CHILD = """
+import json, sys, warnings
+request = json.load(sys.stdin)
+sys.path[:] = request["path"]
+sys.modules["charset_normalizer"] = None
+warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
+import docker
+client = docker.from_env(environment=request["environment"])
+try:
+    found = client.containers.list(all=True, sparse=True, filters=request["filters"])
+finally:
+    client.close()
+fields = ("Id", "Names", "State", "Labels")
+json.dump([{key: c.attrs.get(key) for key in fields} for c in found], sys.stdout)
+"""
 
 
 def _engine_client(environment: dict[str, str]) -> Any:

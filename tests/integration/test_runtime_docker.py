@@ -271,10 +271,14 @@ def test_sdk_helpers(docker_engine: DockerEngine, test_labels: dict[str, str]) -
     )
 
     async def scenario() -> None:
+        # Before docker-py is loaded here, the listing runs it in a child process; after, here.
+        in_child = await runtime.list_containers(test_labels)
+        assert runtime._client is None
         assert await runtime.image_exists(docker_engine.image) is True
         listed = await runtime.list_containers(test_labels)
         assert name in [c.name for c in listed]
         assert [c.state for c in listed if c.name == name] == ["created"]
+        assert in_child == listed
         assert await runtime.remove_container(name) is True
         assert await runtime.remove_container(name) is False
         assert name not in [c.name for c in await runtime.list_containers(test_labels)]
