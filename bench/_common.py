@@ -350,10 +350,14 @@ def proc_status_kb(pid: int, field_name: str) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime+stime of `pid` from /proc/<pid>/stat, in seconds."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime+stime of `pid` from /proc/<pid>/stat, in seconds; with `children`, plus the
+    cutime+cstime of its children that have exited and been waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

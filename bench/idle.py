@@ -7,11 +7,21 @@ from /proc/<pid>/stat over the window; requests are the delta of the executor's 
 scraped from `/metrics` at the start and at the end. The reference is the window itself (an idle
 process would score 0 CPU and 0 requests), so the figures here are absolute, not ratios.
 
+CPU is shown for the daemon alone and with its children (cutime+cstime of those it has waited
+for): the janitor's container listing runs docker-py in a short-lived child until the daemon
+loads docker-py itself, once a minute; a 60 s window holds one such sweep, a 15 s one usually
+none.
+
 Import cost: the daemon runs under `python -X importtime`; every module it imported by the end
 of the window (start-up and anything loaded lazily while idle) is counted, with the sum of the
 self times, and whether the heavy optional parts (docker-py, the batch engine, rich, the
-Kubernetes client, trio, pydantic-settings) were loaded at all: an idle daemon should need
-none of them.
+Kubernetes client, trio, pydantic-settings, ruamel) were loaded at all: an idle daemon should
+need none of them. Their memory: a fresh interpreter, making the same start-up decisions as
+`executor run` (`executor/__init__.py`), imports the same modules in the order the daemon
+finished them (a module's own imports first) and charges each VmRSS step to the module's
+top-level package (a submodule listed before its package runs the package's `__init__`, and
+that is charged to the package too); the sum is what the imports cost, the rest of the
+daemon's RSS is the interpreter itself and what it allocated at run time.
 
     .venv/bin/python -m bench.idle [--seconds 60] [--quick]
 """
@@ -19,7 +29,10 @@ none of them.
 from __future__ import annotations
 
 import argparse
+import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -65,25 +78,83 @@ HEAVY = (
     "requests",
     "trio",
     "pydantic_settings",
+    "ruamel",
 )
+
+#: Run by `import_memory` in a fresh interpreter: module names (JSON) on stdin, RSS by
+#: top-level package (JSON) on stdout. What the daemon went without (marked absent, or trio
+#: hidden from httpcore) stays absent.
+_ATTRIBUTE = """
+import importlib, json, sys
+names = json.load(sys.stdin)
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
+def load(name):
+    before = rss()
+    try:
+        importlib.import_module(name)
+    except BaseException:
+        pass
+    top = name.partition(".")[0]
+    cost[top] = cost.get(top, 0) + rss() - before
+import executor  # not as `executor run`: its start-up decisions are taken one by one here
+executor._mark_absent()
+start, cost = rss(), {}
+names = [n for n in names if not n.endswith("__main__")]
+if not any(n.startswith("trio.") for n in names):
+    # Hidden from httpcore at start-up; its `_backends.trio`, tried then, would load it here.
+    sys.modules["trio"] = None
+for name in names:
+    if name not in sys.modules:
+        load(name)
+json.dump({"total_kb": rss() - start, "by_package": cost}, sys.stdout)
+"""
 
 
 def import_cost(log: Path) -> dict[str, Any]:
     """Modules imported by the daemon and their total self time, from `-X importtime` lines."""
-    names: list[str] = []
+    names = _imported(log)
     self_us = 0
     for line in log.read_text(errors="replace").splitlines():
         if not line.startswith("import time:") or "| imported package" in line:
             continue
-        fields = line.split("|")
-        self_us += int(fields[0].split(":")[1])
-        names.append(fields[2].strip())
+        self_us += int(line.split("|")[0].split(":")[1])
     # A package marked absent still gets an import line (a few µs, the failed attempt); one
     # that really loaded shows its submodules.
     loaded = [heavy for heavy in HEAVY if any(n.startswith(heavy + ".") for n in names)]
     # A module that fails to import is tried (and logged) again on every attempt: httpcore
     # looks for the optional `sniffio` on every connection. Count each name once.
     return {"modules": len(set(names)), "self_ms": self_us / 1000, "heavy_loaded": loaded}
+
+
+def _imported(log: Path) -> list[str]:
+    """Module names from `-X importtime` lines, in the order their imports finished."""
+    names: list[str] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("import time:") or "| imported package" in line:
+            continue
+        names.append(line.split("|")[2].strip())
+    return names
+
+
+def import_memory(log: Path) -> dict[str, Any]:
+    """MiB the daemon's imports cost, in all and by top-level package (see the docstring)."""
+    unique = list(dict.fromkeys(_imported(log)))
+    done = subprocess.run(
+        [sys.executable, "-c", _ATTRIBUTE],
+        input=json.dumps(unique),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    found = json.loads(done.stdout)
+    ranked = sorted(found["by_package"].items(), key=lambda kv: -kv[1])
+    return {
+        "total_mib": round(found["total_kb"] / 1024, 1),
+        "by_package_mib": {name: round(kb / 1024, 2) for name, kb in ranked if kb >= 100},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,13 +178,16 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(2)  # past the startup: imports done, first heartbeat sent
         before = scrape(port)
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        all0 = cpu_seconds(proc.pid, children=True)
         rss = [proc_status_kb(proc.pid, "VmRSS")]
         for _ in range(seconds):
             time.sleep(1)
             rss.append(proc_status_kb(proc.pid, "VmRSS"))
         after = scrape(port)
         cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        all1 = cpu_seconds(proc.pid, children=True)
         imports = import_cost(proc.log_path)
+        memory = import_memory(proc.log_path)
     window = t1 - t0
     calls = {op: after.get(op, 0) - before.get(op, 0) for op in after}
     total = sum(calls.values())
@@ -122,10 +196,12 @@ def main(argv: list[str] | None = None) -> None:
         "rss_kb": {"start": rss[0], "max": max(rss), "end": rss[-1]},
         "cpu_s": round(cpu1 - cpu0, 3),
         "cpu_share": (cpu1 - cpu0) / window,
+        "cpu_share_with_children": (all1 - all0) / window,
         "requests": calls,
         "requests_per_s": total / window,
-        "imports": imports,
+        "imports": {**imports, **memory},
     }
+    biggest = list(memory["by_package_mib"].items())[:8]
     rows = [
         ("window s", round(window, 1)),
         ("RSS start MiB", round(rss[0] / 1024, 1)),
@@ -133,11 +209,14 @@ def main(argv: list[str] | None = None) -> None:
         ("RSS end MiB", round(rss[-1] / 1024, 1)),
         ("CPU s (utime+stime)", round(cpu1 - cpu0, 3)),
         ("CPU % of one core", round(100 * (cpu1 - cpu0) / window, 2)),
+        ("CPU % of one core, with children", round(100 * (all1 - all0) / window, 2)),
         ("requests/s (queue API)", round(total / window, 2)),
         (
             "modules imported / their self time ms",
             f"{imports['modules']} / {imports['self_ms']:.0f}",
         ),
+        ("imports MiB (fresh interpreter, same modules)", memory["total_mib"]),
+        ("biggest packages MiB", ", ".join(f"{k} {v}" for k, v in biggest)),
         (
             "heavy parts loaded",
             ", ".join(imports["heavy_loaded"]) or "none",
