@@ -20,7 +20,9 @@ Two ways of talking to Docker, each where it fits:
   then the janitor's listing runs docker-py in a **short-lived child** (`python -I -S -c`, the
   daemon's `sys.path`, the forwarded environment; JSON out): docker-py with requests and
   urllib3 is ~4 MiB of resident memory that an idle daemon would otherwise keep for a
-  listing a minute (`bench.idle`); the child costs ~80 ms of CPU a sweep.
+  listing a minute (`bench.idle`); the child costs ~80 ms of CPU a sweep. Where the
+  interpreter cannot be started again (not executable by the daemon's user), the listing
+  runs in the daemon.
 
 Cancellation reaches the container. Sourcegraph's executor only killed the CLI, which leaves a
 `docker run` container running. Here, when the task awaiting `run` is cancelled (job cancel,
@@ -102,6 +104,7 @@ class DockerRuntime:
         self.last_cancel_latency: float | None = None
         self._env = forwarded_env(env)
         self._client: Any = None
+        self._child_lists = True
 
     # --- running a step -------------------------------------------------------------------------
 
@@ -232,8 +235,15 @@ class DockerRuntime:
         that in a child process, so that listing alone never makes the daemon load it.
         """
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        if self._client is None:
-            return [_info(attrs) for attrs in await self._list_in_child(filters)]
+        if self._client is None and self._child_lists:
+            try:
+                return [_info(attrs) for attrs in await self._list_in_child(filters)]
+            except OSError as err:
+                # This interpreter cannot be started again as this user (its path is not
+                # executable by it, e.g. a venv whose base lives under another user's home):
+                # list here from now on.
+                self._child_lists = False
+                _log.info("listing containers in the daemon from now on", reason=str(err))
 
         def listing() -> list[ContainerInfo]:
             found = self._docker().containers.list(all=True, sparse=True, filters=filters)
