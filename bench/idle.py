@@ -98,13 +98,14 @@ def load(name):
         pass
     top = name.partition(".")[0]
     cost[top] = cost.get(top, 0) + rss() - before
-import executor  # not as `executor run`: its start-up decisions are taken one by one here
-executor._mark_absent()
-start, cost = rss(), {}
 names = [n for n in names if not n.endswith("__main__")]
 if not any(n.startswith("trio.") for n in names):
-    # Hidden from httpcore at start-up; its `_backends.trio`, tried then, would load it here.
+    # Hidden from httpcore at the daemon's start (and then never imported): without this, a
+    # module it only tried, httpcore's `_backends.trio`, would load it here.
     sys.modules["trio"] = None
+start, cost = rss(), {}
+sys.argv = ["executor", "run"]  # the same start-up decisions as the daemon
+load("executor")
 for name in names:
     if name not in sys.modules:
         load(name)
