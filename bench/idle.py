@@ -191,7 +191,11 @@ def main(argv: list[str] | None = None) -> None:
         memory = import_memory(proc.log_path)
         # The engine is shared: another daemon's orphan on this host is this one's to remove,
         # and removing it loads docker-py here (then the listing, too, stays in the daemon).
-        removed = proc.log_path.read_text(errors="replace").count("removed orphaned container")
+        text = proc.log_path.read_text(errors="replace")
+        removed = text.count("removed orphaned container")
+        sdk_loaded = [
+            line for line in text.splitlines() if "docker SDK loaded in the daemon" in line
+        ]
     window = t1 - t0
     calls = {op: after.get(op, 0) - before.get(op, 0) for op in after}
     total = sum(calls.values())
@@ -205,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         "requests_per_s": total / window,
         "imports": {**imports, **memory},
         "janitor_removed": removed,
+        "docker_sdk_loaded": sdk_loaded,
     }
     biggest = list(memory["by_package_mib"].items())[:8]
     rows = [
@@ -222,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         ),
         ("imports MiB (fresh interpreter, same modules)", memory["total_mib"]),
         ("biggest packages MiB", ", ".join(f"{k} {v}" for k, v in biggest)),
-        ("containers the janitor removed (loads docker-py)", removed),
+        ("containers the janitor removed", removed),
+        ("docker-py loaded in the daemon (why)", "; ".join(sdk_loaded) or "no"),
         (
             "heavy parts loaded",
             ", ".join(imports["heavy_loaded"]) or "none",

@@ -217,7 +217,7 @@ class DockerRuntime:
         def remove() -> bool:
             errors = _sdk("errors")
             try:
-                self._docker().containers.get(name).remove(force=True)
+                self._docker(f"remove {name}").containers.get(name).remove(force=True)
             except errors.NotFound:
                 return False
             except errors.APIError as err:
@@ -246,7 +246,7 @@ class DockerRuntime:
                 _log.info("listing containers in the daemon from now on", reason=str(err))
 
         def listing() -> list[ContainerInfo]:
-            found = self._docker().containers.list(all=True, sparse=True, filters=filters)
+            found = self._docker("list").containers.list(all=True, sparse=True, filters=filters)
             return [_info(c.attrs) for c in found]
 
         return await asyncio.to_thread(listing)
@@ -283,7 +283,7 @@ class DockerRuntime:
         def exists() -> bool:
             errors = _sdk("errors")
             try:
-                self._docker().images.get(image)
+                self._docker(f"image check {image}").images.get(image)
             except errors.ImageNotFound:
                 return False
             return True
@@ -296,9 +296,11 @@ class DockerRuntime:
             self._client.close()
             self._client = None
 
-    def _docker(self) -> Any:
+    def _docker(self, why: str) -> Any:
         # Created lazily (in a worker thread) so constructing the runtime needs no engine.
         if self._client is None:
+            # Logged: the one step up of an idle daemon's memory (`bench.idle` counts it).
+            _log.info("docker SDK loaded in the daemon", reason=why)
             self._client = _engine_client(dict(self._env))
         return self._client
 
