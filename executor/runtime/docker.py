@@ -20,7 +20,7 @@ Two ways of talking to Docker, each where it fits:
   then the janitor's listing runs docker-py in a **short-lived child** (`python -I -S -c`, the
   daemon's `sys.path`, the forwarded environment; JSON out): docker-py with requests and
   urllib3 is ~4 MiB of resident memory that an idle daemon would otherwise keep for a
-  listing a minute (`bench.idle`); the child costs ~80 ms of CPU a sweep. Where the
+  listing a minute (`bench.idle`); the child costs ~0.1 s of CPU a sweep. Where the
   interpreter cannot be started again (not executable by the daemon's user), the listing
   runs in the daemon.
 
