@@ -55,9 +55,10 @@ trap - EXIT
 # so no __pycache__ is shipped; extension modules are stripped of debug symbols.
 find "${build}/pkgroot" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "${build}/pkgroot" -name '*.so' -type f -exec strip --strip-unneeded {} +
-# C sources some wheels ship beside their compiled module (markupsafe's _speedups.c): not
-# needed at run time, and rpmlint's devel-file-in-non-devel-package.
-find "${build}/pkgroot" -path '*/site-packages/*' -name '*.c' -type f -delete
+# C sources and headers some wheels ship beside their compiled module (markupsafe's
+# _speedups.c, multidict's C API headers): not needed at run time, and rpmlint's
+# devel-file-in-non-devel-package.
+find "${build}/pkgroot" -path '*/site-packages/*' \( -name '*.c' -o -name '*.h' \) -type f -delete
 
 # 4. Docs and maintainer scripts.
 if [[ -f docs/deploy.md ]]; then
