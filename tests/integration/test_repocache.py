@@ -73,6 +73,13 @@ def job(commit: str, **kw: object) -> Job:
     return Job(id=9, token=JOB_TOKEN, repositoryName=REPO, commit=commit, **kw)  # type: ignore[arg-type]
 
 
+def host_copy(upstream: Upstream, name: str) -> None:
+    """Host a bare copy of the test repository under another repository name."""
+    (upstream.root / name).parent.mkdir(parents=True, exist_ok=True)
+    source, copy = upstream.root / REPO, upstream.root / name
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(source), str(copy)], check=True)
+
+
 def cache_for(tmp_path: Path, max_bytes: int = 1 << 30) -> RepoCache:
     return RepoCache(tmp_path / "cache", max_bytes, {"PATH": os.environ["PATH"]})
 
@@ -222,18 +229,7 @@ asyncio.run(fetch(job({head!r}, shallowClone=True), Path({str(tmp_path)!r}), {up
 
 def test_eviction_keeps_the_cache_under_its_bound(upstream: Upstream, tmp_path: Path) -> None:
     other = "github.com/test/other"
-    (upstream.root / other).parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "git",
-            "clone",
-            "--quiet",
-            "--bare",
-            str(upstream.root / REPO),
-            str(upstream.root / other),
-        ],
-        check=True,
-    )
+    host_copy(upstream, other)
     head = upstream.commits[1]
     probe = cache_for(tmp_path / "probe")
     asyncio.run(fetch(job(head, shallowClone=True), tmp_path, upstream.url, repo_cache=probe))
@@ -332,18 +328,7 @@ def test_a_fill_under_the_bound_measures_only_its_own_entry(
     change); one that takes it over the bound walks them all and evicts."""
     names = [f"github.com/test/walk{i}" for i in range(3)]
     for name in names:
-        (upstream.root / name).parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                "git",
-                "clone",
-                "--quiet",
-                "--bare",
-                str(upstream.root / REPO),
-                str(upstream.root / name),
-            ],
-            check=True,
-        )
+        host_copy(upstream, name)
     head = upstream.commits[1]
     cache = cache_for(tmp_path)
 
