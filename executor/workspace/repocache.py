@@ -410,30 +410,16 @@ def _sweep_temps(root: Path, current: _Entry) -> None:
         if entry == current:
             _remove(path)  # its lock is ours
         else:
-            _remove_temp_locked(entry, path)
+            _remove_locked(entry, path)
 
 
 #: `<key>` or `<key>-<random>` after `.tmp-`; a key ends in 16 hex digits (`RepoCache.entry`).
 _TEMP_KEY = re.compile(r"(.*-[0-9a-f]{16})(?:-[^/]*)?")
 
 
-def _remove_temp_locked(entry: _Entry, path: Path) -> None:
-    try:
-        fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # a fill in progress
-        _remove(path)
-    finally:
-        os.close(fd)
-
-
-def _remove_locked(entry: _Entry) -> bool:
-    """Remove `entry` unless another job holds its lock; whether it was removed."""
+def _remove_locked(entry: _Entry, path: Path | None = None) -> bool:
+    """Remove `path` (the entry itself by default, or its fill's temp dir) unless another
+    process holds `entry`'s lock; whether it was removed."""
     try:
         fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
@@ -443,7 +429,7 @@ def _remove_locked(entry: _Entry) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
-        _remove(entry.path)
+        _remove(entry.path if path is None else path)
         return True
     finally:
         os.close(fd)
