@@ -308,7 +308,9 @@ class DockerRuntime:
 #: The janitor's listing before docker-py is loaded in the daemon (`list_containers`). Reads
 #: {"path", "environment", "filters"} as JSON on stdin, writes the sparse list entries' fields
 #: `_info` reads as JSON. charset_normalizer is marked absent as in `executor run` (requests
-#: falls back to UTF-8, what the Engine API's JSON is): it is most of the import's cost.
+#: falls back to UTF-8, what the Engine API's JSON is): it is most of the import's cost. The
+#: two lines repeat `executor/__init__.py` on purpose: under `-S` the child cannot always import
+#: `executor` (an editable install's finder is loaded by `site`).
 _LIST_IN_CHILD = """
 import json, sys, warnings
 request = json.load(sys.stdin)
