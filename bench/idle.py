@@ -113,14 +113,21 @@ json.dump({"total_kb": rss() - start, "by_package": cost}, sys.stdout)
 """
 
 
-def import_cost(log: Path) -> dict[str, Any]:
-    """Modules imported by the daemon and their total self time, from `-X importtime` lines."""
-    names = _imported(log)
-    self_us = 0
+def importtime_lines(log: Path) -> list[tuple[int, str]]:
+    """(self time in µs, module) of each `-X importtime` line, in the order imports finished."""
+    rows: list[tuple[int, str]] = []
     for line in log.read_text(errors="replace").splitlines():
         if not line.startswith("import time:") or "| imported package" in line:
             continue
-        self_us += int(line.split("|")[0].split(":")[1])
+        fields = line.split("|")
+        rows.append((int(fields[0].split(":")[1]), fields[2].strip()))
+    return rows
+
+
+def import_cost(rows: list[tuple[int, str]]) -> dict[str, Any]:
+    """Modules imported by the daemon and their total self time (`importtime_lines`)."""
+    names = [name for _, name in rows]
+    self_us = sum(us for us, _ in rows)
     # A package marked absent still gets an import line (a few µs, the failed attempt); one
     # that really loaded shows its submodules.
     loaded = [heavy for heavy in HEAVY if any(n.startswith(heavy + ".") for n in names)]
@@ -129,19 +136,9 @@ def import_cost(log: Path) -> dict[str, Any]:
     return {"modules": len(set(names)), "self_ms": self_us / 1000, "heavy_loaded": loaded}
 
 
-def _imported(log: Path) -> list[str]:
-    """Module names from `-X importtime` lines, in the order their imports finished."""
-    names: list[str] = []
-    for line in log.read_text(errors="replace").splitlines():
-        if not line.startswith("import time:") or "| imported package" in line:
-            continue
-        names.append(line.split("|")[2].strip())
-    return names
-
-
-def import_memory(log: Path) -> dict[str, Any]:
+def import_memory(rows: list[tuple[int, str]]) -> dict[str, Any]:
     """MiB the daemon's imports cost, in all and by top-level package (see the docstring)."""
-    unique = list(dict.fromkeys(_imported(log)))
+    unique = list(dict.fromkeys(name for _, name in rows))
     done = subprocess.run(
         [sys.executable, "-c", _ATTRIBUTE],
         input=json.dumps(unique),
@@ -187,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
         after = scrape(port)
         cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
         all1 = cpu_seconds(proc.pid, children=True)
-        imports = import_cost(proc.log_path)
-        memory = import_memory(proc.log_path)
+        imported = importtime_lines(proc.log_path)
+        imports, memory = import_cost(imported), import_memory(imported)
         # The engine is shared: another daemon's orphan on this host is this one's to remove,
         # and removing it loads docker-py here (then the listing, too, stays in the daemon).
         text = proc.log_path.read_text(errors="replace")
