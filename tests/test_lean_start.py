@@ -1,14 +1,15 @@
 """`executor run` starts without rich, pygments, click and charset_normalizer, and with trio
 hidden from httpcore only (`executor/__init__.py`): libraries would import them only because
 they are installed; other commands keep them. A running idle daemon loads nothing its
-configuration does not use: not docker-py (its janitor lists containers through docker-py in
-a child), the batch engine, ruamel, the Kubernetes client or trio."""
+configuration does not use: not docker-py (its janitor lists containers over the engine's
+socket with httpx), the batch engine, ruamel, the Kubernetes client or trio."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -163,15 +164,85 @@ def test_other_programs_keep_charset_normalizer() -> None:
     assert done.stdout.strip() == "False", done.stderr
 
 
-def test_a_listing_in_a_child_that_fails_raises_with_the_reason() -> None:
-    """Before docker-py is loaded in the daemon, the janitor's listing runs it in a child; an
-    engine it cannot reach is an error of the sweep (counted, logged), never an empty list."""
+@pytest.mark.parametrize(
+    ("engine", "reason"),
+    [
+        (
+            "unix:///nonexistent/docker.sock",
+            r"container listing failed: /nonexistent/docker.sock: ",
+        ),
+        # A real server on the socket that is not an engine: its 404 is the error, not "none".
+        ("not-an-engine", r"container listing failed: the engine answered 404: "),
+    ],
+)
+def test_a_listing_that_fails_raises_with_the_reason(
+    tmp_path: Path, engine: str, reason: str
+) -> None:
+    """The janitor's listing goes over the engine's socket without docker-py; an engine it
+    cannot reach, or one that answers an error, is an error of the sweep (counted, logged),
+    never an empty list."""
     from executor.runtime.docker import DockerRuntime
 
-    engine = "unix:///nonexistent/docker.sock"
+    server = None
+    if engine == "not-an-engine":
+        sock = tmp_path / "http.sock"
+        server = subprocess.Popen(
+            [sys.executable, "-c", _NOT_AN_ENGINE, str(sock)], stdout=subprocess.PIPE, text=True
+        )
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        engine = f"unix://{sock}"
+    try:
+        runtime = DockerRuntime(
+            executor_name="lean", env={"PATH": os.environ["PATH"], "DOCKER_HOST": engine}
+        )
+        with pytest.raises(RuntimeError, match=reason):
+            asyncio.run(runtime.list_containers({"executor.host": "lean"}))
+        assert runtime._client is None  # the SDK was not loaded here for it
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+
+
+#: An HTTP server on a Unix socket that answers 404 with a JSON message to everything.
+_NOT_AN_ENGINE = """
+import http.server, socketserver, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"message": "page not found"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+class Server(socketserver.UnixStreamServer):
+    def get_request(self):
+        request, _ = super().get_request()
+        return request, ("local", 0)
+server = Server(sys.argv[1], Handler)
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+
+def test_an_engine_that_is_not_a_local_socket_is_listed_through_docker_py() -> None:
+    """`tcp://` (and `ssh://`, TLS) engines are docker-py's to speak: the listing loads it."""
+    from executor.runtime.docker import DockerRuntime
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nothing listens once the socket is closed
     runtime = DockerRuntime(
-        executor_name="lean", env={"PATH": os.environ["PATH"], "DOCKER_HOST": engine}
+        executor_name="lean",
+        env={"PATH": os.environ["PATH"], "DOCKER_HOST": f"tcp://127.0.0.1:{closed}"},
     )
-    with pytest.raises(RuntimeError, match=r"container listing failed \(1\): .*"):
-        asyncio.run(runtime.list_containers({"executor.host": "lean"}))
-    assert runtime._client is None  # the SDK was not loaded here for it
+    import docker.errors
+
+    try:
+        # docker-py's own error (its client could not even ask the engine's API version).
+        with pytest.raises(docker.errors.DockerException, match=r"(?i)connection refused"):
+            asyncio.run(runtime.list_containers({"executor.host": "lean"}))
+    finally:
+        runtime.close()

@@ -12,17 +12,20 @@ Two ways of talking to Docker, each where it fits:
   `docker rm -f`, `docker container inspect`), so the argv is Sourcegraph's byte for byte and the
   cleanup goes through the same binary, `--config` and environment (`DOCKER_HOST`, CLI contexts)
   as the run it undoes: it cannot address a different engine.
-* Inspection and cleanup (`list_containers`, `remove_container`, `image_exists`) use the
-  **docker SDK (docker-py)**, which talks to the Engine API socket directly: structured results
-  and errors (`NotFound`, 409 "in progress") instead of parsing CLI text. docker-py is
-  blocking, so every call runs in `asyncio.to_thread`, off the event loop. It is imported when
-  a container is first removed or an image checked, which an idle daemon never does. Until
-  then the janitor's listing runs docker-py in a **short-lived child** (`python -I -S -c`, the
-  daemon's `sys.path`, the forwarded environment; JSON out): docker-py with requests and
-  urllib3 is ~4 MiB of resident memory that an idle daemon would otherwise keep for a
-  listing a minute (`bench.idle`); the child costs ~0.1 s of CPU a sweep. Where the
-  interpreter cannot be started again (not executable by the daemon's user), the listing
-  runs in the daemon.
+* Inspection and cleanup (`remove_container`, `image_exists`, and `list_containers` on an
+  engine that is not a local socket) use the **docker SDK (docker-py)**, which talks to the
+  Engine API directly: structured results and errors (`NotFound`, 409 "in progress") instead
+  of parsing CLI text. docker-py is blocking, so every call runs in `asyncio.to_thread`, off
+  the event loop. It is imported when a container is first removed or an image checked, which
+  an idle daemon never does: docker-py with requests and urllib3 is ~4 MiB of resident memory.
+* The janitor's listing, once a minute also on an idle daemon, is the Engine API's
+  `GET /containers/json?all=1&filters=...` (the request docker-py's `containers.list(all=True,
+  sparse=True, filters=...)` sends) sent with **httpx** over the engine's Unix socket
+  (`DOCKER_HOST=unix://...`, or docker-py's default `/var/run/docker.sock`): the daemon already
+  loads httpx for the queue API, and the call costs about 2 ms. It used to run docker-py in a
+  short-lived child process so as not to load it idle; that child cost 0.15-0.2 s of CPU a
+  sweep, a third of an idle daemon's CPU (`bench.idle`). Any other engine address (`tcp://`,
+  `ssh://`, with TLS variables) is listed through docker-py, which implements them.
 
 Cancellation reaches the container. Sourcegraph's executor only killed the CLI, which leaves a
 `docker run` container running. Here, when the task awaiting `run` is cancelled (job cancel,
@@ -41,11 +44,11 @@ import importlib
 import json
 import math
 import signal
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 import structlog
 
 from executor.runtime import ContainerInfo, finish_shielded, forwarded_env
@@ -69,7 +72,7 @@ def _sdk(name: str = "") -> Any:
     """docker-py (`docker`, or its submodule `name`), imported when first used.
 
     docker-py pulls in requests and urllib3 (~4 MiB resident), needed in this process only once
-    a container is removed or an image checked; an idle daemon's listings run it in a child.
+    a container is removed or an image checked (or an engine that is not a local socket listed).
     """
     return importlib.import_module(f"docker.{name}" if name else "docker")
 
@@ -92,7 +95,7 @@ class DockerRuntime:
 
         `stop_timeout` is the grace between `docker stop`'s SIGTERM and its SIGKILL;
         `verify_timeout` bounds how long a cancel waits for the container to disappear;
-        `list_timeout` how long a listing in a child process may take.
+        `list_timeout` how long a listing over the engine's socket may take.
         """
         self.executor_name = executor_name
         self.stop_timeout = stop_timeout
@@ -104,7 +107,8 @@ class DockerRuntime:
         self.last_cancel_latency: float | None = None
         self._env = forwarded_env(env)
         self._client: Any = None
-        self._child_lists = True
+        #: The engine's Unix socket when it is one (the janitor lists over it with httpx).
+        self._socket = _unix_socket(self._env.get("DOCKER_HOST", ""))
 
     # --- running a step -------------------------------------------------------------------------
 
@@ -231,19 +235,12 @@ class DockerRuntime:
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
         """All containers, running or not, that carry every label in `labels`.
 
-        In this process once docker-py is loaded here (a removal, an image check); before
-        that in a child process, so that listing alone never makes the daemon load it.
+        Over the engine's Unix socket with httpx when it is one (no docker-py loaded, no
+        thread); otherwise through docker-py in a worker thread.
         """
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        if self._client is None and self._child_lists:
-            try:
-                return [_info(attrs) for attrs in await self._list_in_child(filters)]
-            except OSError as err:
-                # This interpreter cannot be started again as this user (its path is not
-                # executable by it, e.g. a venv whose base lives under another user's home):
-                # list here from now on.
-                self._child_lists = False
-                _log.info("listing containers in the daemon from now on", reason=str(err))
+        if self._socket is not None:
+            return [_info(attrs) for attrs in await self._list_over_socket(self._socket, filters)]
 
         def listing() -> list[ContainerInfo]:
             found = self._docker("list").containers.list(all=True, sparse=True, filters=filters)
@@ -251,31 +248,32 @@ class DockerRuntime:
 
         return await asyncio.to_thread(listing)
 
-    async def _list_in_child(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        request = {"path": sys.path, "environment": self._env, "filters": filters}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",  # no PYTHON* variables, no user site, no current directory on the path
-            "-S",  # no site: the daemon's own `sys.path` comes with the request
-            "-c",
-            _LIST_IN_CHILD,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(self._env),
-            start_new_session=True,
-        )
+    async def _list_over_socket(
+        self, socket_path: str, filters: dict[str, list[str]]
+    ) -> list[dict[str, Any]]:
+        # The host part of the URL is never resolved: the transport connects to the socket.
+        transport = httpx.AsyncHTTPTransport(uds=socket_path)
+        params = {"all": "1", "filters": json.dumps(filters)}
         try:
-            async with asyncio.timeout(self.list_timeout):
-                out, err = await proc.communicate(json.dumps(request).encode())
-        except TimeoutError:
-            await _terminate(proc, grace=0)
-            raise RuntimeError(f"container listing timed out after {self.list_timeout}s") from None
-        if proc.returncode != 0:
-            lines = err.decode("utf-8", errors="replace").strip().splitlines() or ["no output"]
-            raise RuntimeError(f"container listing failed ({proc.returncode}): {lines[-1]}")
-        found: list[dict[str, Any]] = json.loads(out)
-        return found
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://docker", timeout=self.list_timeout
+            ) as client:
+                response = await client.get("/containers/json", params=params)
+        except httpx.TimeoutException:
+            raise RuntimeError(
+                f"container listing timed out after {self.list_timeout}s ({socket_path})"
+            ) from None
+        except httpx.TransportError as err:
+            raise RuntimeError(f"container listing failed: {socket_path}: {err}") from None
+        if response.status_code != 200:
+            message = _engine_message(response)
+            raise RuntimeError(
+                f"container listing failed: the engine answered {response.status_code}: {message}"
+            )
+        found = response.json()
+        if not isinstance(found, list):
+            raise RuntimeError("container listing failed: the engine's answer is not a list")
+        return [entry for entry in found if isinstance(entry, dict)]
 
     async def image_exists(self, image: str) -> bool:
         """Whether `image` is present locally (nothing is pulled)."""
@@ -305,27 +303,24 @@ class DockerRuntime:
         return self._client
 
 
-#: The janitor's listing before docker-py is loaded in the daemon (`list_containers`). Reads
-#: {"path", "environment", "filters"} as JSON on stdin, writes the sparse list entries' fields
-#: `_info` reads as JSON. charset_normalizer is marked absent as in `executor run` (requests
-#: falls back to UTF-8, what the Engine API's JSON is): it is most of the import's cost. The
-#: two lines repeat `executor/__init__.py` on purpose: under `-S` the child cannot always import
-#: `executor` (an editable install's finder is loaded by `site`).
-_LIST_IN_CHILD = """
-import json, sys, warnings
-request = json.load(sys.stdin)
-sys.path[:] = request["path"]
-sys.modules["charset_normalizer"] = None
-warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
-import docker
-client = docker.from_env(environment=request["environment"])
-try:
-    found = client.containers.list(all=True, sparse=True, filters=request["filters"])
-finally:
-    client.close()
-fields = ("Id", "Names", "State", "Labels")
-json.dump([{key: c.attrs.get(key) for key in fields} for c in found], sys.stdout)
-"""
+def _unix_socket(docker_host: str) -> str | None:
+    """The socket path of a local engine (docker-py's default when `DOCKER_HOST` is unset)."""
+    if not docker_host:
+        return "/var/run/docker.sock"
+    if docker_host.startswith("unix://"):
+        return docker_host.removeprefix("unix://") or None
+    return None
+
+
+def _engine_message(response: httpx.Response) -> str:
+    """The engine's `{"message": ...}` error text, else the start of its body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:200]
+    return response.text[:200]
 
 
 def _engine_client(environment: dict[str, str]) -> Any:

@@ -271,14 +271,22 @@ def test_sdk_helpers(docker_engine: DockerEngine, test_labels: dict[str, str]) -
     )
 
     async def scenario() -> None:
-        # Before docker-py is loaded here, the listing runs it in a child process; after, here.
-        in_child = await runtime.list_containers(test_labels)
+        # The listing goes over the engine's socket with httpx: docker-py is not loaded for it,
+        # and it finds what docker-py's own listing finds.
+        over_socket = await runtime.list_containers(test_labels)
         assert runtime._client is None
         assert await runtime.image_exists(docker_engine.image) is True
+        by_sdk = runtime._client.containers.list(
+            all=True, sparse=True, filters={"label": [f"{k}={v}" for k, v in test_labels.items()]}
+        )
+        assert name in [c.name for c in over_socket]
+        assert [c.state for c in over_socket if c.name == name] == ["created"]
+        assert sorted(c.id for c in over_socket) == sorted(c.attrs["Id"] for c in by_sdk)
+        inspected = _inspect(docker_engine, name)
+        assert inspected is not None
+        assert [c.labels for c in over_socket if c.name == name] == [inspected["Config"]["Labels"]]
         listed = await runtime.list_containers(test_labels)
-        assert name in [c.name for c in listed]
-        assert [c.state for c in listed if c.name == name] == ["created"]
-        assert in_child == listed
+        assert listed == over_socket
         assert await runtime.remove_container(name) is True
         assert await runtime.remove_container(name) is False
         assert name not in [c.name for c in await runtime.list_containers(test_labels)]
