@@ -251,8 +251,10 @@ class DockerRuntime:
     async def _list_over_socket(
         self, socket_path: str, filters: dict[str, list[str]]
     ) -> list[dict[str, Any]]:
-        # The host part of the URL is never resolved: the transport connects to the socket.
-        transport = httpx.AsyncHTTPTransport(uds=socket_path)
+        # The host part of the URL is never resolved: the transport connects to the socket. No
+        # TLS on a Unix socket: `verify=False` spares loading the CA bundle into a fresh SSL
+        # context every sweep (20 ms of CPU and 1 MiB, for a context never used).
+        transport = httpx.AsyncHTTPTransport(uds=socket_path, verify=False)
         params = {"all": "1", "filters": json.dumps(filters)}
         try:
             async with httpx.AsyncClient(
