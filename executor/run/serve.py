@@ -49,6 +49,7 @@ from executor.run.host import (
     host_resources,
     step_network_warnings,
     telemetry,
+    watch_children_with_pidfd,
 )
 from executor.run.kube import KubernetesParts, start_kubernetes
 from executor.run.mirror import mirror_warnings
@@ -135,6 +136,7 @@ class _Signals:
 
 async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     """Run the daemon until it drains or is stopped; the process exit code."""
+    watch_children_with_pidfd(asyncio.get_running_loop())
     workspace_root = Path(tempfile.gettempdir())
     lock = hold_liveness_lock(workspace_root, settings.executor_name)
     host = _Host(
