@@ -5,10 +5,14 @@ Daemon side (one job at a time, `EXECUTOR_MAXIMUM_NUM_JOBS=1`, poll interval 100
 enqueue → dequeue → clone through the executor's git proxy from the sandbox → `docker run` of
 the step → logs → mark complete. Measured as the sandbox's `finished_at - queued_at`, and
 executor-side as the span of the job's execution log entries (first `startTime` to the last
-entry's end), and split into phases from those entries (`phases`).
+entry's end), and split into phases from those entries (`phases`). The poll interval's share is
+shown on its own: `poll wait` is enqueue → the dequeue that took the job (the sandbox's
+`started_at`), and the end-to-end ratio is also given without it.
 
 By hand: `git init` + `git fetch --depth=1 file://<repo> <commit>` + `git checkout`, then
-`docker run --rm -v <dir>:/data -w /data executor-busybox:latest sh script` of the same script.
+`docker run --rm -v <dir>:/data -w /data executor-busybox:latest sh script` of the same script,
+then removing the directory: the executor-side span ends with `teardown.fs`, the workspace's
+removal, so the same work by hand includes it (its share is shown as `by hand rm`).
 
     .venv/bin/python -m bench.overhead [--jobs 10] [--quick]
 """
@@ -55,10 +59,13 @@ def executor_span(logs: list[dict[str, Any]]) -> float:
     return max(ends) - min(starts)
 
 
-def phases(queued_at: float, finished_at: float, logs: list[dict[str, Any]]) -> dict[str, float]:
+def phases(
+    queued_at: float, started_at: float, finished_at: float, logs: list[dict[str, Any]]
+) -> dict[str, float]:
     """Where one job's time went, in seconds, from its log entries and the sandbox's times.
 
-    `pickup` is enqueue → first entry start (the poll wait, dequeue, workspace creation); `git`
+    `poll wait` is enqueue → the dequeue that took the job (`started_at`); `pickup` the dequeue
+    → the first entry's start (the answer's parsing, workspace creation); `git`
     the `setup.git.*` entries back to back; `files` git's end → the step's start (job files,
     scripts, `setup.fs.extras`); `step` the `docker run` entry; `teardown` the step's end → the
     end of `teardown.fs`; `flush+mark` the last entry's end → `finished_at`.
@@ -70,7 +77,8 @@ def phases(queued_at: float, finished_at: float, logs: list[dict[str, Any]]) -> 
     first = min(start for start, _ in spans.values())
     git_end = max(end for _, end in git)
     return {
-        "pickup": first - queued_at,
+        "poll wait": started_at - queued_at,
+        "pickup": first - started_at,
         "git": git_end - min(start for start, _ in git),
         "files": step_start - git_end,
         "step": step_length,
@@ -85,20 +93,20 @@ def run_daemon_job(box: Bench, head: str) -> tuple[float, float, dict[str, float
     record = wait_until(
         lambda: (r := box.record(job_id)).state in FINAL and r, timeout=120, interval=0.01
     )
-    if record.state != "completed":
+    if record.state != "completed" or record.started_at is None:
         raise RuntimeError(f"job {job_id} ended {record.state}: {record.failure_message}")
     logs = record.execution_logs
     return (
         record.finished_at - record.queued_at,
         executor_span(logs),
-        phases(record.queued_at, record.finished_at, logs),
+        phases(record.queued_at, record.started_at, record.finished_at, logs),
     )
 
 
-def run_by_hand(repo: Path, head: str, scratch: Path) -> tuple[float, float]:
-    """git init + shallow fetch + checkout, then docker run of the same script.
+def run_by_hand(repo: Path, head: str, scratch: Path) -> tuple[float, float, float]:
+    """git init + shallow fetch + checkout, docker run of the same script, removal.
 
-    Returns (total seconds, of which git)."""
+    Returns (total seconds, of which git, of which the removal)."""
     work = Path(tempfile.mkdtemp(dir=scratch))
     start = time.perf_counter()
     git(work, "init", "--quiet")
@@ -108,9 +116,10 @@ def run_by_hand(repo: Path, head: str, scratch: Path) -> tuple[float, float]:
     (work / ".script.sh").write_text("set -e\n" + "\n".join(COMMANDS) + "\n")
     argv = ["docker", "run", "--rm", "-v", f"{work}:/data", "-w", "/data", IMAGE]
     subprocess.run([*argv, "sh", ".script.sh"], check=True, capture_output=True)
+    run_done = time.perf_counter()
+    shutil.rmtree(work)
     elapsed = time.perf_counter() - start
-    shutil.rmtree(work, ignore_errors=True)
-    return elapsed, git_done - start
+    return elapsed, git_done - start, elapsed - (run_done - start)
 
 
 def summarize(values: list[float]) -> dict[str, float]:
@@ -129,23 +138,26 @@ def main(argv: list[str] | None = None) -> None:
         with daemon(box, maximum_num_jobs="1"):
             run_daemon_job(box, head)  # warm-up: first poll, image lookup
             run_by_hand(repo, head, box.scratch)
-            e2e, span, hand = [], [], []
+            e2e, span, hand, e2e_no_poll = [], [], [], []
             parts: dict[str, list[float]] = {}
             for _ in range(n):  # interleaved, so load changes hit both sides alike
                 total, executor, job_phases = run_daemon_job(box, head)
                 e2e.append(total)
+                e2e_no_poll.append(total - job_phases["poll wait"])
                 span.append(executor)
                 for name, seconds in job_phases.items():
                     parts.setdefault(name, []).append(seconds)
-                hand_total, hand_git = run_by_hand(repo, head, box.scratch)
+                hand_total, hand_git, hand_rm = run_by_hand(repo, head, box.scratch)
                 hand.append(hand_total)
                 parts.setdefault("by hand git", []).append(hand_git)
+                parts.setdefault("by hand rm", []).append(hand_rm)
     result = {
         "jobs": n,
         "daemon_e2e_s": summarize(e2e),
         "daemon_executor_side_s": summarize(span),
         "by_hand_s": summarize(hand),
         "ratio_median": median(e2e) / median(hand),
+        "ratio_without_poll_wait_median": median(e2e_no_poll) / median(hand),
         "ratio_executor_side_median": median(span) / median(hand),
         "phases_median_s": {name: median(v) for name, v in parts.items()},
     }
@@ -155,9 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         ("daemon enqueue→completed p90 s", percentile(e2e, 90)),
         ("daemon executor-side median s", median(span)),
         ("daemon executor-side p90 s", percentile(span, 90)),
-        ("by hand (git fetch + docker run) median s", median(hand)),
+        ("by hand (git fetch + docker run + rm) median s", median(hand)),
         ("by hand p90 s", percentile(hand, 90)),
         ("ratio e2e / by hand (median)", result["ratio_median"]),
+        ("ratio e2e without the poll wait / by hand", result["ratio_without_poll_wait_median"]),
         ("ratio executor-side / by hand (median)", result["ratio_executor_side_median"]),
         *((f"phase {name} median s", median(v)) for name, v in parts.items()),
     ]
