@@ -391,3 +391,21 @@ def test_sample_repos_are_reproducible(tmp_path: Path) -> None:
     repos = (*first.values(), *second.values())
     heads = [(p / ".git" / "refs" / "heads" / "main").read_text() for p in repos]
     assert heads[:3] == heads[3:]
+
+
+def test_the_mark_hook_parses_a_spec_once_and_never_serves_another(tmp_path: Path) -> None:
+    """A batch change's jobs share one spec: parsing 1 MB of YAML per finished job made the
+    sandbox the bottleneck of a 20,000-workspace batch change. A different text under the same
+    ID (a fresh database reusing it) is parsed again, never served from the cache."""
+    from executor.sandbox.batches import BatchService
+
+    service = BatchService(str(tmp_path / "sandbox.db"))
+    first = "name: one\non:\n  - repository: github.com/a/b\nsteps: []\n"
+    other = "name: two\non:\n  - repository: github.com/a/b\nsteps: []\n"
+    parsed = service._parsed_spec(1, first)
+    assert parsed.name == "one"
+    assert service._parsed_spec(1, first) is parsed
+    assert service._parsed_spec(1, other).name == "two"
+    for spec_id in range(2, 20):
+        service._parsed_spec(spec_id, first)
+    assert len(service._parsed) <= 8
