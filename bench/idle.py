@@ -8,9 +8,9 @@ scraped from `/metrics` at the start and at the end. The reference is the window
 process would score 0 CPU and 0 requests), so the figures here are absolute, not ratios.
 
 CPU is shown for the daemon alone and with its children (cutime+cstime of those it has waited
-for): the janitor's container listing runs docker-py in a short-lived child until the daemon
-loads docker-py itself, once a minute; a 60 s window holds one such sweep, a 15 s one usually
-none.
+for). The janitor's container listing, once a minute, is an Engine API call over the socket in
+the daemon itself (`executor.runtime.docker`); it used to run docker-py in a short-lived child,
+which the second figure caught.
 
 Import cost: the daemon runs under `python -X importtime`; every module it imported by the end
 of the window (start-up and anything loaded lazily while idle) is counted, with the sum of the
