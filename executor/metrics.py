@@ -98,6 +98,15 @@ class Metrics:
             "1 while dequeuing is paused: workspace filesystem below EXECUTOR_MIN_FREE_DISK.",
             registry=r,
         )
+        # Ours: 0 while the Docker engine does not answer `GET /info` in time (or answers an
+        # error): dequeuing is paused then (`executor.runtime.engine`). 1 otherwise, also where
+        # no engine is probed (the Kubernetes runtime, a remote engine).
+        self.docker_engine_up = Gauge(
+            "executor_docker_engine_up",
+            "0 while dequeuing is paused: the Docker engine did not answer GET /info in time.",
+            registry=r,
+        )
+        self.docker_engine_up.set(1)
         self.cancel_latency = Histogram(
             "executor_cancel_latency_seconds",
             "From a cancel to its container being gone.",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_engine import fake_engine
 from fixtures_daemon import wait_for
 
 
@@ -164,67 +165,26 @@ def test_other_programs_keep_charset_normalizer() -> None:
     assert done.stdout.strip() == "False", done.stderr
 
 
-@pytest.mark.parametrize(
-    ("engine", "reason"),
-    [
-        (
-            "unix:///nonexistent/docker.sock",
-            r"container listing failed: /nonexistent/docker.sock: ",
-        ),
-        # A real server on the socket that is not an engine: its 404 is the error, not "none".
-        ("not-an-engine", r"container listing failed: the engine answered 404: "),
-    ],
-)
-def test_a_listing_that_fails_raises_with_the_reason(
-    tmp_path: Path, engine: str, reason: str
-) -> None:
+def test_a_listing_that_fails_raises_with_the_reason(tmp_path: Path) -> None:
     """The janitor's listing goes over the engine's socket without docker-py; an engine it
     cannot reach, or one that answers an error, is an error of the sweep (counted, logged),
     never an empty list."""
     from executor.runtime.docker import DockerRuntime
 
-    server = None
-    if engine == "not-an-engine":
-        sock = tmp_path / "http.sock"
-        server = subprocess.Popen(
-            [sys.executable, "-c", _NOT_AN_ENGINE, str(sock)], stdout=subprocess.PIPE, text=True
-        )
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        engine = f"unix://{sock}"
-    try:
+    def listing_error(engine: str) -> str:
         runtime = DockerRuntime(
             executor_name="lean", env={"PATH": os.environ["PATH"], "DOCKER_HOST": engine}
         )
-        with pytest.raises(RuntimeError, match=reason):
+        with pytest.raises(RuntimeError) as caught:
             asyncio.run(runtime.list_containers({"executor.host": "lean"}))
         assert runtime._client is None  # the SDK was not loaded here for it
-    finally:
-        if server is not None:
-            server.kill()
-            server.wait()
+        return str(caught.value)
 
-
-#: An HTTP server on a Unix socket that answers 404 with a JSON message to everything.
-_NOT_AN_ENGINE = """
-import http.server, socketserver, sys
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"message": "page not found"}'
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-class Server(socketserver.UnixStreamServer):
-    def get_request(self):
-        request, _ = super().get_request()
-        return request, ("local", 0)
-server = Server(sys.argv[1], Handler)
-print("ready", flush=True)
-server.serve_forever()
-"""
+    missing = listing_error("unix:///nonexistent/docker.sock")
+    assert missing.startswith("container listing failed: /nonexistent/docker.sock: "), missing
+    with fake_engine(tmp_path, "error") as engine:
+        answered = listing_error(engine)
+    assert answered == "container listing failed: the engine answered 404: page not found"
 
 
 def test_an_engine_that_is_not_a_local_socket_is_listed_through_docker_py() -> None:

@@ -24,6 +24,7 @@ Facts (sourcegraph/src-cli ``lib/batches/batch_spec.go``, ``lib/batches/yaml/val
 from __future__ import annotations
 
 import datetime as _dt
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
@@ -53,6 +54,7 @@ __all__ = [
     "WorkspaceConfiguration",
     "load_yaml",
     "parse_batch_spec",
+    "parse_batch_spec_once",
     "step_to_go",
 ]
 
@@ -304,3 +306,12 @@ def parse_batch_spec(text: str) -> BatchSpec:
     if errors:
         raise BatchSpecValidationError(errors)
     return spec
+
+
+@lru_cache(maxsize=8)
+def parse_batch_spec_once(text: str) -> BatchSpec:
+    """`parse_batch_spec`, remembered for the last few texts: the sandbox's mark hook needs a
+    batch change's spec for each of its jobs, and a spec over 20,000 repositories is 1 MB of
+    YAML that took seconds to parse each time (`bench.batch20k`). Keyed by the text itself, so
+    no other spec can be served; the caller must not modify the result."""
+    return parse_batch_spec(text)

@@ -2,7 +2,7 @@
 
 Sourcegraph's `cmd/executor/internal/run/run.go`. One function per part (`_client`, `_runtime`,
 `_handler`, `_worker`, `_janitor`); `serve` only composes them. Signals follow the drain contract
-(README, "Stopping"), as a small state machine with named states (`Phase`):
+(README, "Stopping"), as a small state machine with named states (`executor.run.signals`):
 
     CONNECTING --connected--> RUNNING --1st signal--> DRAINING --2nd signal--> CANCELLING
         |
@@ -16,6 +16,9 @@ server, a kubeconfig that does not load, a namespace that does not exist: the me
 setting), 128 + the signal (143 for SIGTERM) when a signal came before the frontend first
 answered.
 
+With Docker on a local engine, the engine is asked `GET /info` before the first dequeue and
+every 30 s after (`executor.runtime.engine`): while it does not answer, nothing is dequeued.
+
 The runtime is `settings.runtime` (`executor.config.kubernetes.select_runtime`): Docker, or
 Kubernetes (`executor.run.kube`, which imports the runtime and its client library only then).
 """
@@ -25,12 +28,10 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import json
-import signal
 import socket
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import structlog
@@ -55,9 +56,11 @@ from executor.run.kube import KubernetesParts, start_kubernetes
 from executor.run.mirror import mirror_warnings
 from executor.run.scrape import ExporterScraper, sources_from_env
 from executor.run.sdnotify import Notifier
+from executor.run.signals import Phase, Signals
 from executor.runtime import JobRuntime, Runtime, forwarded_env
 from executor.runtime.argv import DockerOptions
 from executor.runtime.docker import DockerRuntime
+from executor.runtime.engine import EngineProbe, engine_socket
 from executor.runtime.janitor import Janitor, hold_liveness_lock
 from executor.runtime.rootclean import RootCleaner
 from executor.wire import CliStep, Job
@@ -70,15 +73,6 @@ from executor.workspace.repocache import DEFAULT_DIR_NAME, RepoCache
 __all__ = ["Phase", "serve", "unowned_grace"]
 
 log = structlog.get_logger("executor.run")
-
-
-class Phase(Enum):
-    """Where the daemon is in its life, as far as signals are concerned."""
-
-    CONNECTING = "connecting"
-    RUNNING = "running"
-    DRAINING = "draining"
-    CANCELLING = "cancelling"
 
 
 @dataclass(frozen=True)
@@ -102,36 +96,6 @@ def unowned_grace(max_runtime: float) -> float:
     if max_runtime <= 0:
         return 86400.0
     return max(3600.0, max_runtime + 600.0)
-
-
-class _Signals:
-    """Turns SIGTERM/SIGINT into the drain contract's phases."""
-
-    def __init__(self, worker: Worker, connecting: asyncio.Task[object] | None) -> None:
-        self.phase = Phase.CONNECTING
-        #: The signal that stopped the daemon before the frontend first answered.
-        self.stopped_by = 0
-        self._worker = worker
-        self._connecting = connecting
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.on_signal, sig)
-
-    def on_signal(self, signum: int) -> None:
-        if self.phase is Phase.CONNECTING:
-            log.warning("signal while connecting; exiting", signal=signum)
-            self.stopped_by = signum
-            if self._connecting is not None:
-                self._connecting.cancel()
-        elif self.phase is Phase.RUNNING:
-            self.phase = Phase.DRAINING
-            log.info("signal received: draining (send again to cancel running jobs)", signal=signum)
-            self._worker.drain()
-        else:
-            self.phase = Phase.CANCELLING
-            log.warning("second signal: cancelling running jobs", signal=signum)
-            self._worker.interrupt()
 
 
 async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
@@ -199,7 +163,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
     )
     job_runtime = kubernetes.runtime if kubernetes else None
     handler = _handler(settings, host, client, runtime, docker, root_cleaner, metrics, job_runtime)
-    worker = _worker(settings, client, handler, metrics, host)
+    worker, engine = _worker(settings, client, handler, metrics, host, bool(kubernetes))
     janitor = (
         kubernetes.janitor
         if kubernetes
@@ -218,7 +182,7 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         runtime=settings.runtime,
     )
     health = HealthServer(worker.health)
-    signals = _Signals(worker, asyncio.current_task())
+    signals = Signals(worker, asyncio.current_task())
     signals.install(asyncio.get_running_loop())
     # A watchdog kill (SIGABRT) then shows in the journal where every thread was stuck.
     faulthandler.enable()
@@ -244,12 +208,16 @@ async def serve(settings: Settings, environ: Mapping[str, str]) -> int:
         if settings.health_server_addr:
             port = await health.start(settings.health_server_addr)
             log.info("health server listening", addr=settings.health_server_addr, port=port)
-        janitor_task = asyncio.create_task(janitor.run_forever(), name="janitor")
+        background = [asyncio.create_task(janitor.run_forever(), name="janitor")]
+        if engine is not None:
+            await engine.check()  # no job is dequeued before the engine has answered once
+            background.append(asyncio.create_task(engine.run_forever(), name="engine-probe"))
         try:
             await worker.run()
         finally:
-            janitor_task.cancel()
-            await asyncio.gather(janitor_task, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     finally:
         for task in systemd:
             task.cancel()
@@ -341,8 +309,13 @@ def _handler(
 
 
 def _worker(
-    settings: Settings, client: QueueClient, handler: JobHandler, metrics: Metrics, host: _Host
-) -> Worker:
+    settings: Settings,
+    client: QueueClient,
+    handler: JobHandler,
+    metrics: Metrics,
+    host: _Host,
+    on_kubernetes: bool,
+) -> tuple[Worker, EngineProbe | None]:
     options = WorkerOptions(
         max_jobs=settings.maximum_num_jobs,
         poll_interval=settings.queue_poll_interval,
@@ -354,8 +327,14 @@ def _worker(
         secrets=(settings.token,),
     )
     fraction, min_bytes = settings.min_free
-    admission = DiskAdmission(host.workspace_root, fraction, min_bytes)
-    return Worker(client, handler, options, metrics, admission=admission)
+    disk = DiskAdmission(host.workspace_root, fraction, min_bytes, metrics.disk_pressure.set)
+    # The engine the steps run on, probed unless they run on Kubernetes or a remote engine.
+    socket_path = None if on_kubernetes else engine_socket(host.env.get("DOCKER_HOST", ""))
+    if socket_path is None:
+        return Worker(client, handler, options, metrics, admission=disk), None
+    engine = EngineProbe(socket_path, on_change=metrics.docker_engine_up.set)
+    admission = lambda: disk() or engine.reason  # noqa: E731
+    return Worker(client, handler, options, metrics, admission=admission), engine
 
 
 def _janitor(

@@ -22,18 +22,16 @@
    the job carries the V2 docker steps instead: `.pre`/`.run`/`.post` per step around the
    batch helper image, `apply-diff` and `step<N>.json` for a partial cache hit.
 
-`BatchService.resolve` does steps 1 and 2 only, creating nothing (`src batch repositories`).
-`apply(clear_cache=True)` skips step 4's lookup (src-cli's `-clear-cache`; the new results
-replace the entries); `apply(step_timeout=S)` appends `-timeout <S>ms` to the cliStep
-(src-cli's `-timeout`, the engine's per-step limit). `status` pages its workspaces and
-changeset specs (`limit`, `offset`) and carries `summary`, the counts of all of them
-(`BatchStore.summary`: aggregate queries only), which `summary()` returns alone.
+`BatchService.resolve` does steps 1 and 2 only (`src batch repositories`). `apply(clear_cache=True)`
+skips step 4's lookup (src-cli's `-clear-cache`); `apply(step_timeout=S)` appends `-timeout <S>ms`
+to the cliStep (src-cli's `-timeout`). `status` pages workspaces and changeset specs (`limit`,
+`offset`) with `summary`, the counts of all (aggregate queries), which `summary()` returns alone.
 
 `BatchService.on_finish` is the store's mark-call hook (§8.7): it decodes the `stdout: ` JSON
 lines of the `step.src.batch-exec` (or `step.src.0`, `*.post`) log entries, stores every
 `CACHE_AFTER_STEP_RESULT` entry (also for errored and failed jobs) and, on complete, builds
-the changeset specs from the result with the highest `stepIndex`; a complete without step
-results becomes failed `found no step results`.
+the changeset specs from the result with the highest `stepIndex` (the spec parsed once per
+batch change); a complete without step results becomes failed `found no step results`.
 
 Knows the batch helpers and the batch tables; no HTTP.
 """
@@ -43,7 +41,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -59,7 +56,12 @@ from executor.batch.execution import (
     cache_entries,
     parse_log_events,
 )
-from executor.batch.spec import BatchSpec, BatchSpecValidationError, parse_batch_spec
+from executor.batch.spec import (
+    BatchSpec,
+    BatchSpecValidationError,
+    parse_batch_spec,
+    parse_batch_spec_once,
+)
 from executor.sandbox.batch_store import BatchStore, WorkspaceRow
 from executor.sandbox.batches_v2 import DEFAULT_HELPER_IMAGE, v2_docker_steps
 from executor.sandbox.changesets import ChangesetBuildError, SpecRepository, build_changeset_specs
@@ -81,8 +83,6 @@ CLI_STEP_COMMAND = (
     "-binaryDiffs",
 )  # fmt: skip
 NO_RESULTS_MESSAGE = "found no step results"
-#: Parsed batch specs kept for the mark hook (a batch change's jobs share one).
-_PARSED_SPECS = 8
 _RESULT_LOG_KEYS = ("step.src.0", "step.src.batch-exec")
 
 
@@ -139,12 +139,6 @@ class BatchService:
         #: Sourcegraph's `batchChanges.nativeServerSideExecution`: V2 jobs (`batches_v2`).
         self.native_execution = native_execution
         self.helper_image = helper_image
-        # Parsed specs by batch spec ID, for the mark hook: a spec over 20,000 repositories is
-        # 1 MB of YAML, and parsing it again for every finished job cost the sandbox seconds
-        # per job (`bench.batch20k`). A spec row's text never changes; the text is compared
-        # anyway, so a reused ID (a fresh database) cannot serve another spec.
-        self._parsed: dict[int, tuple[str, BatchSpec]] = {}
-        self._parsed_lock = threading.Lock()
 
     # -- apply -----------------------------------------------------------------------------
 
@@ -386,7 +380,7 @@ class BatchService:
             self.store.set_workspace_failure(conn, ws.id, NO_RESULTS_MESSAGE)
             return "failed", NO_RESULTS_MESSAGE
         latest = max((value for _, value in entries), key=lambda v: v.step_index)
-        spec = self._parsed_spec(ws.batch_spec_id, str(spec_row["raw"]))
+        spec = parse_batch_spec_once(str(spec_row["raw"]))
         try:
             specs = build_changeset_specs(spec, _spec_repo(ws), latest, ws.path)
         except ChangesetBuildError as err:
@@ -394,18 +388,6 @@ class BatchService:
             return "failed", str(err)
         self.store.add_changeset_specs(conn, ws.batch_spec_id, ws.id, specs)
         return outcome, msg
-
-    def _parsed_spec(self, spec_id: int, raw: str) -> BatchSpec:
-        with self._parsed_lock:
-            cached = self._parsed.get(spec_id)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        spec = parse_batch_spec(raw)
-        with self._parsed_lock:
-            if len(self._parsed) >= _PARSED_SPECS:
-                self._parsed.pop(next(iter(self._parsed)))  # the oldest: specs come in order
-            self._parsed[spec_id] = (raw, spec)
-        return spec
 
     # -- status ----------------------------------------------------------------------------
 

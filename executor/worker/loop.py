@@ -11,9 +11,9 @@ and what a job means. It drives a `Store` (the queue API client) and a `Handler`
   the rest are debug lines, and the recovery is one info line with the streak's length. An
   answered heartbeat during such a streak ends the wait at once (the frontend is back), not a
   `Retry-After`.
-- Before each dequeue `admission()` may name a reason not to take work (disk pressure): the
-  loop then waits (`admission_interval`) and asks again; the reason is logged once when it
-  starts and once when it ends, and the `executor_disk_pressure` gauge is 1 meanwhile.
+- Before each dequeue `admission()` may name a reason not to take work (disk pressure, a wedged
+  engine; each keeps its own gauge): the loop then waits (`admission_interval`) and asks
+  again; the reason is logged once when it starts and once when it ends.
 - Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. A failed
   heartbeat is retried sooner, backed off up to `heartbeat_backoff_cap` (Retry-After honoured
   up to the same bound), so that a frontend that answers again is heartbeated within the cap
@@ -283,8 +283,6 @@ class Worker:
         elif self.refused and not reason:
             log.info("dequeuing again: the condition cleared", was=self.refused)
         self.refused = reason
-        if self._metrics is not None:
-            self._metrics.disk_pressure.set(1 if reason else 0)
         return bool(reason)
 
     async def _acquire_slot(self) -> bool:

@@ -6,8 +6,8 @@ default, or a size such as `2G`, `0` for no check). Below it the executor stops 
 why once, and resumes by itself when space comes back; a full host then leaves its jobs queued
 for other executors instead of failing each one within a second.
 
-While it refuses, the worker sets the `executor_disk_pressure` gauge to 1 (the heartbeat's
-`prometheusMetrics` carries it to the frontend) and logs the reason once.
+While it refuses, the `executor_disk_pressure` gauge is 1 (`on_pressure`; the heartbeat's
+`prometheusMetrics` carries it to the frontend) and the worker logs the reason once.
 
 `filesystem_full` is the after-the-fact check: a job that failed while the workspace filesystem
 has (almost) no space or inodes left is reported as a disk-full error naming its phase and path
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["FULL_SLACK", "DiskAdmission", "filesystem_full", "is_enospc"]
@@ -30,12 +31,26 @@ FULL_SLACK = 4 << 20
 class DiskAdmission:
     """Callable: the reason not to take work now, or None."""
 
-    def __init__(self, root: Path, fraction: float, min_bytes: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        fraction: float,
+        min_bytes: int,
+        on_pressure: Callable[[bool], None] | None = None,
+    ) -> None:
+        """`on_pressure(refusing)` is called with every verdict (a gauge's setter)."""
         self.root = root
         self.fraction = fraction
         self.min_bytes = min_bytes
+        self.on_pressure = on_pressure
 
     def __call__(self) -> str | None:
+        reason = self._check()
+        if self.on_pressure is not None:
+            self.on_pressure(reason is not None)
+        return reason
+
+    def _check(self) -> str | None:
         if self.fraction <= 0 and self.min_bytes <= 0:
             return None
         try:

@@ -16,7 +16,7 @@ METRICS = [
     "src_apiworker_command_errors_total", "src_apiworker_command_duration_seconds",
     "executor_cancel_latency_seconds", "executor_janitor_containers_removed_total",
     "executor_janitor_workspaces_removed_total", "executor_janitor_errors_total",
-    "executor_disk_pressure",
+    "executor_disk_pressure", "executor_docker_engine_up",
 ]  # fmt: skip
 
 
@@ -39,5 +39,6 @@ def test_alert_rules_parse_and_cover_errors() -> None:
         "executor_janitor_errors_total",
         "executor_janitor_containers_removed_total",
         "executor_disk_pressure",
+        "executor_docker_engine_up",
     ):
         assert metric in exprs, metric
