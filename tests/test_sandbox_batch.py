@@ -404,3 +404,13 @@ def test_the_mark_hook_parses_a_spec_once_and_never_serves_another() -> None:
     assert parsed.name == "one"
     assert _parsed_spec("".join(first)) is parsed  # an equal text read again from the database
     assert _parsed_spec(other).name == "two"
+
+
+def test_waiting_polls_less_often_for_big_batches() -> None:
+    """The summary a waiting `batch apply` polls reads every workspace row: its interval grows
+    with the batch (0.5 s up to 2,000 tasks, at most 5 s) so that it never competes with them."""
+    from executor.sandbox.srccli_run import poll_interval
+
+    assert [poll_interval(n) for n in (0, 1, 1000, 2000)] == [0.5] * 4
+    assert poll_interval(8000) == 2.0
+    assert [poll_interval(n) for n in (20000, 10**6)] == [5.0, 5.0]
