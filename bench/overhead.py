@@ -14,6 +14,14 @@ By hand: `git init` + `git fetch --depth=1 file://<repo> <commit>` + `git checko
 then removing the directory: the executor-side span ends with `teardown.fs`, the workspace's
 removal, so the same work by hand includes it (its share is shown as `by hand rm`).
 
+By hand, the executor's argv (`same argv`): the same git and removal, but the step is the very
+`docker run` command the daemon logged for its `step.docker.0` entry (its CPU, memory and pids
+limits, `--init`, `--security-opt`, environment, mount and script path), with the workspace
+path swapped for the by-hand directory, a container name of its own and the executor's labels
+left out (so the daemon's janitor cannot mistake the container for one of its jobs). Docker's
+cost of those limits is then on both sides, and the ratio against it is the executor's own
+overhead; both ratios are reported.
+
     .venv/bin/python -m bench.overhead [--jobs 10] [--quick]
 """
 
@@ -87,8 +95,9 @@ def phases(
     }
 
 
-def run_daemon_job(box: Bench, head: str) -> tuple[float, float, dict[str, float]]:
-    """Enqueue one job, wait for it; (enqueue→finished s, executor-side s, phases)."""
+def run_daemon_job(box: Bench, head: str) -> tuple[float, float, dict[str, float], list[str]]:
+    """Enqueue one job, wait for it; (enqueue→finished s, executor-side s, phases, the logged
+    `docker run` argv of its step)."""
     job_id = box.enqueue(step_job(REPO, head, *COMMANDS))
     record = wait_until(
         lambda: (r := box.record(job_id)).state in FINAL and r, timeout=120, interval=0.01
@@ -96,15 +105,49 @@ def run_daemon_job(box: Bench, head: str) -> tuple[float, float, dict[str, float
     if record.state != "completed" or record.started_at is None:
         raise RuntimeError(f"job {job_id} ended {record.state}: {record.failure_message}")
     logs = record.execution_logs
+    (step,) = (e for e in logs if e["key"] == "step.docker.0")
     return (
         record.finished_at - record.queued_at,
         executor_span(logs),
         phases(record.queued_at, record.started_at, record.finished_at, logs),
+        list(step["command"]),
     )
 
 
-def run_by_hand(repo: Path, head: str, scratch: Path) -> tuple[float, float, float]:
-    """git init + shallow fetch + checkout, docker run of the same script, removal.
+def replay_argv(logged: list[str], work: Path, name: str) -> tuple[list[str], str]:
+    """The logged `docker run` argv for a by-hand directory: (argv, the script's path relative
+    to the workspace). The workspace is the host side of `-v HOST:/data`; `--name` becomes
+    `name`; `--label` pairs are dropped."""
+    argv: list[str] = []
+    workspace = ""
+    args = iter(logged)
+    for arg in args:
+        if arg == "--label":
+            next(args)
+            continue
+        if arg == "--name":
+            argv += [arg, name]
+            next(args)
+            continue
+        if arg == "-v" and not workspace:
+            value = next(args)
+            workspace, _, target = value.rpartition(":")
+            argv += [arg, f"{work}:{target}"]
+            continue
+        argv.append(arg)
+    if not workspace:
+        raise RuntimeError(f"no workspace mount in the logged command {logged!r}")
+    script = argv[-1]
+    if not script.startswith("/data/"):
+        raise RuntimeError(f"the logged command does not end with a /data script: {script!r}")
+    return argv, script.removeprefix("/data/")
+
+
+def run_by_hand(
+    repo: Path, head: str, scratch: Path, logged: list[str] | None = None
+) -> tuple[float, float, float]:
+    """git init + shallow fetch + checkout, docker run of the same script, removal; with
+    `logged`, the step is that argv (`replay_argv`) instead of the minimal `docker run`.
 
     Returns (total seconds, of which git, of which the removal)."""
     work = Path(tempfile.mkdtemp(dir=scratch))
@@ -113,9 +156,16 @@ def run_by_hand(repo: Path, head: str, scratch: Path) -> tuple[float, float, flo
     git(work, "-c", "protocol.version=2", "fetch", "--quiet", "--depth=1", f"file://{repo}", head)
     git(work, "checkout", "--quiet", "--force", head)
     git_done = time.perf_counter()
-    (work / ".script.sh").write_text("set -e\n" + "\n".join(COMMANDS) + "\n")
-    argv = ["docker", "run", "--rm", "-v", f"{work}:/data", "-w", "/data", IMAGE]
-    subprocess.run([*argv, "sh", ".script.sh"], check=True, capture_output=True)
+    text = "set -e\n" + "\n".join(COMMANDS) + "\n"
+    if logged is None:
+        (work / ".script.sh").write_text(text)
+        argv = ["docker", "run", "--rm", "-v", f"{work}:/data", "-w", "/data", IMAGE]
+        argv += ["sh", ".script.sh"]
+    else:
+        argv, script = replay_argv(logged, work, f"overhead-by-hand-{work.name}")
+        (work / script).parent.mkdir(parents=True, exist_ok=True)
+        (work / script).write_text(text)
+    subprocess.run(argv, check=True, capture_output=True)
     run_done = time.perf_counter()
     shutil.rmtree(work)
     elapsed = time.perf_counter() - start
@@ -136,12 +186,13 @@ def main(argv: list[str] | None = None) -> None:
         repo, head = make_repo(box.scratch)
         box.add_repo(REPO, repo)
         with daemon(box, maximum_num_jobs="1"):
-            run_daemon_job(box, head)  # warm-up: first poll, image lookup
+            *_, logged = run_daemon_job(box, head)  # warm-up: first poll, image lookup
             run_by_hand(repo, head, box.scratch)
-            e2e, span, hand, e2e_no_poll = [], [], [], []
+            run_by_hand(repo, head, box.scratch, logged)
+            e2e, span, hand, same, e2e_no_poll = [], [], [], [], []
             parts: dict[str, list[float]] = {}
             for _ in range(n):  # interleaved, so load changes hit both sides alike
-                total, executor, job_phases = run_daemon_job(box, head)
+                total, executor, job_phases, logged = run_daemon_job(box, head)
                 e2e.append(total)
                 e2e_no_poll.append(total - job_phases["poll wait"])
                 span.append(executor)
@@ -151,16 +202,20 @@ def main(argv: list[str] | None = None) -> None:
                 hand.append(hand_total)
                 parts.setdefault("by hand git", []).append(hand_git)
                 parts.setdefault("by hand rm", []).append(hand_rm)
+                same.append(run_by_hand(repo, head, box.scratch, logged)[0])
     result = {
         "jobs": n,
         "daemon_e2e_s": summarize(e2e),
         "daemon_executor_side_s": summarize(span),
         "by_hand_s": summarize(hand),
+        "by_hand_same_argv_s": summarize(same),
         "ratio_median": median(e2e) / median(hand),
         "ratio_without_poll_wait_median": median(e2e_no_poll) / median(hand),
         "ratio_executor_side_median": median(span) / median(hand),
+        "ratio_executor_side_same_argv_median": median(span) / median(same),
         "phases_median_s": {name: median(v) for name, v in parts.items()},
     }
+    same_key = "ratio_executor_side_same_argv_median"
     rows = [
         ("jobs", n),
         ("daemon enqueue→completed median s", median(e2e)),
@@ -169,9 +224,11 @@ def main(argv: list[str] | None = None) -> None:
         ("daemon executor-side p90 s", percentile(span, 90)),
         ("by hand (git fetch + docker run + rm) median s", median(hand)),
         ("by hand p90 s", percentile(hand, 90)),
+        ("by hand, the executor's argv, median s", median(same)),
         ("ratio e2e / by hand (median)", result["ratio_median"]),
         ("ratio e2e without the poll wait / by hand", result["ratio_without_poll_wait_median"]),
         ("ratio executor-side / by hand (median)", result["ratio_executor_side_median"]),
+        ("ratio executor-side / by hand, same argv", result[same_key]),
         *((f"phase {name} median s", median(v)) for name, v in parts.items()),
     ]
     report("overhead", rows, result)

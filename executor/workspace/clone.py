@@ -41,7 +41,7 @@ from executor.workspace.files import (
     write_files,
 )
 from executor.workspace.gitproxy import git_proxy
-from executor.workspace.hostgit import host_git_env
+from executor.workspace.hostgit import GIT_TEMPLATE_DIR, host_git_env
 from executor.workspace.marker import remove_owner_marker, write_owner_marker
 from executor.workspace.repocache import RepoCache, cache_applies, fetch_flags
 
@@ -138,7 +138,9 @@ async def prepare_workspace(
         repo_path.mkdir(parents=True, exist_ok=True)
         if job.repository_name:
             # Only the executor's own git configuration: `executor.workspace.hostgit`.
-            git_env = host_git_env(env, GIT_LFS_SKIP_SMUDGE="1")
+            git_env = host_git_env(
+                env, GIT_LFS_SKIP_SMUDGE="1", GIT_TEMPLATE_DIR=str(GIT_TEMPLATE_DIR)
+            )
             async with (
                 git_proxy(
                     job,

@@ -17,6 +17,12 @@ repository cache (`executor.workspace.repocache`) and the batch engine's diff
   commit). Every repository the host fetches into has `gc.auto=0` already (Sourcegraph's
   `setup.git.disable-gc`, the cache's own config), so that process did nothing but start.
 
+`git init` of a workspace copies the executor's own template (`GIT_TEMPLATE_DIR`), not the host's
+`/usr/share/git-core/templates`: the same layout (`description`, `info/exclude`, empty `hooks/`
+and `branches/`) without the 13 `hooks/*.sample` files, so no admin's or package's template
+reaches a workspace, and the init (and the workspace's removal) writes 13 files fewer: about half
+of `setup.git.init`'s time (`bench.overhead`). Passed as `GIT_TEMPLATE_DIR`; the argv is unchanged.
+
 The `core.*` and `maintenance.auto` settings are passed as git's environment config
 (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_<n>`, `GIT_CONFIG_VALUE_<n>`, git 2.31+), which ranks
 with `-c` above every config file and is inherited by the git processes git itself starts
@@ -32,8 +38,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
-__all__ = ["HOST_GIT_CONFIG", "HOST_GIT_ENV", "host_git_env"]
+__all__ = ["GIT_TEMPLATE_DIR", "HOST_GIT_CONFIG", "HOST_GIT_ENV", "host_git_env"]
 
 #: Settings every host-side git gets, above any config file.
 HOST_GIT_CONFIG: tuple[tuple[str, str], ...] = (
@@ -68,3 +75,10 @@ def host_git_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
     env.update(HOST_GIT_ENV)
     env.update(extra)
     return env
+
+
+#: `git init`'s template for workspaces, shipped with the package (`git_template/`): installed
+#: files, writable by neither a step nor another local user (the workspace root is TMPDIR, often
+#: a world-writable /tmp, so the template is not kept there). git copies no dot entry of a
+#: template, so the `.gitkeep` files only keep the empty `hooks/` and `branches/` in the wheel.
+GIT_TEMPLATE_DIR = Path(__file__).resolve().parent / "git_template"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,22 @@ def test_iptables_allows_the_frontend_before_any_reject(stubs: Path) -> None:
     allow = [i for i, r in enumerate(rules) if "-d 10.0.9.9 --dport 443 -j RETURN" in r]
     first_reject = next(i for i, r in enumerate(rules) if "-j REJECT" in r)
     assert len(allow) == 2 and max(allow) < first_reject, rules  # forward and input chains
+
+
+def test_wheel_ships_the_package_data(tmp_path: Path) -> None:
+    """The wheel the image and the deb/rpm install from carries the non-Python files the
+    daemon reads at run time: the sandbox's pages and the workspaces' git template (with the
+    `.gitkeep` files that keep its empty `hooks/` and `branches/`)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), "."],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("sourcegraph_executor_py-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    template = "executor/workspace/git_template/"
+    for name in ("description", "info/exclude", "hooks/.gitkeep", "branches/.gitkeep"):
+        assert template + name in names
+    assert not [n for n in names if n.startswith(template + "hooks/") and n.endswith(".sample")]
+    assert any(n.startswith("executor/sandbox/templates/") and n.endswith(".html") for n in names)

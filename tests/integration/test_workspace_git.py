@@ -264,6 +264,12 @@ def test_full_fetch_exact_commands_and_headers(upstream: Upstream, tmp_path: Pat
     # The owner marker is beside the workspace, out of the steps' mount (and of any diff).
     assert marker_path(ws.path).exists() and marker_path(ws.path).parent == ws.path.parent
     assert _git(ws.path, "status", "--porcelain", "--ignored=no") == ""
+    # `git init` copied the executor's template, not the host's: git's layout without the
+    # sample hooks (and without the template's `.gitkeep` files).
+    dot_git = ws.path / ".git"
+    assert (dot_git / "info" / "exclude").read_text().startswith("# git ls-files --others")
+    assert (dot_git / "description").is_file() and (dot_git / "branches").is_dir()
+    assert list((dot_git / "hooks").iterdir()) == []
     # Every request reached the upstream under /.executors/git with the proxy's headers.
     assert upstream.requests
     for req in upstream.requests:
