@@ -76,7 +76,8 @@ def phases(
     → the first entry's start (the answer's parsing, workspace creation); `git`
     the `setup.git.*` entries back to back; `files` git's end → the step's start (job files,
     scripts, `setup.fs.extras`); `step` the `docker run` entry; `teardown` the step's end → the
-    end of `teardown.fs`; `flush+mark` the last entry's end → `finished_at`.
+    end of `teardown.fs`; `flush+mark` the last entry's end → `finished_at`; `entry <key>` each
+    log entry's own duration (`durationMs`).
     """
     spans = {e["key"]: (_parse_time(e["startTime"]), e.get("durationMs", 0) / 1000) for e in logs}
     git = [(start, start + length) for key, (start, length) in spans.items() if "git" in key]
@@ -92,6 +93,7 @@ def phases(
         "step": step_length,
         "teardown": teardown_start + teardown_length - (step_start + step_length),
         "flush+mark": finished_at - (teardown_start + teardown_length),
+        **{f"entry {key}": length for key, (_, length) in spans.items()},
     }
 
 
