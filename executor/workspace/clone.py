@@ -159,6 +159,10 @@ async def prepare_workspace(
                             await _fetch_from_cache(logger, argv, cached, url, repo_path, git_env)
                             continue
                     await _run_logged(logger, key, argv, git_env)
+                    if key == "setup.git.init":
+                        # The template has no `hooks/` (an rpm ships no empty directory without
+                        # a placeholder file): the empty one stock git makes, for a step's hook.
+                        (repo_path / ".git" / "hooks").mkdir(exist_ok=True)
         scripts_dir = path / SCRIPTS_DIR
         scripts_dir.mkdir(mode=FILE_MODE, exist_ok=True)
         await write_files(job, path, scripts_dir, logger, files, scripts)

@@ -18,10 +18,11 @@ repository cache (`executor.workspace.repocache`) and the batch engine's diff
   `setup.git.disable-gc`, the cache's own config), so that process did nothing but start.
 
 `git init` of a workspace copies the executor's own template (`GIT_TEMPLATE_DIR`), not the host's
-`/usr/share/git-core/templates`: the same layout (`description`, `info/exclude`, empty `hooks/`
-and `branches/`) without the 13 `hooks/*.sample` files, so no admin's or package's template
-reaches a workspace, and the init (and the workspace's removal) writes 13 files fewer: about half
-of `setup.git.init`'s time (`bench.overhead`). Passed as `GIT_TEMPLATE_DIR`; the argv is unchanged.
+`/usr/share/git-core/templates`: git's layout (`description`, `info/exclude`, and an empty
+`hooks/` the executor makes after the init; no legacy `branches/`) without the 13
+`hooks/*.sample` files, so no admin's or package's template reaches a workspace, and the init
+(and the workspace's removal) writes 13 files fewer: about half of `setup.git.init`'s time
+(`bench.overhead`). Passed as `GIT_TEMPLATE_DIR`; the argv is unchanged.
 
 The `core.*` and `maintenance.auto` settings are passed as git's environment config
 (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_<n>`, `GIT_CONFIG_VALUE_<n>`, git 2.31+), which ranks
@@ -79,6 +80,6 @@ def host_git_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
 
 #: `git init`'s template for workspaces, shipped with the package (`git_template/`): installed
 #: files, writable by neither a step nor another local user (the workspace root is TMPDIR, often
-#: a world-writable /tmp, so the template is not kept there). git copies no dot entry of a
-#: template, so the `.gitkeep` files only keep the empty `hooks/` and `branches/` in the wheel.
+#: a world-writable /tmp, so the template is not kept there). It holds no empty directory and no
+#: placeholder file (rpmlint rejects both): the workspace's empty `hooks/` is made after the init.
 GIT_TEMPLATE_DIR = Path(__file__).resolve().parent / "git_template"

@@ -151,8 +151,8 @@ def test_iptables_allows_the_frontend_before_any_reject(stubs: Path) -> None:
 
 def test_wheel_ships_the_package_data(tmp_path: Path) -> None:
     """The wheel the image and the deb/rpm install from carries the non-Python files the
-    daemon reads at run time: the sandbox's pages and the workspaces' git template (with the
-    `.gitkeep` files that keep its empty `hooks/` and `branches/`)."""
+    daemon reads at run time: the sandbox's pages and the workspaces' git template (no sample
+    hooks, and no zero-length or hidden file, which rpmlint rejects in the rpm)."""
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), "."],
         cwd=REPO,
@@ -162,7 +162,8 @@ def test_wheel_ships_the_package_data(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("sourcegraph_executor_py-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     template = "executor/workspace/git_template/"
-    for name in ("description", "info/exclude", "hooks/.gitkeep", "branches/.gitkeep"):
-        assert template + name in names
-    assert not [n for n in names if n.startswith(template + "hooks/") and n.endswith(".sample")]
+    assert sorted(n for n in names if n.startswith(template)) == [
+        template + "description",
+        template + "info/exclude",
+    ]
     assert any(n.startswith("executor/sandbox/templates/") and n.endswith(".html") for n in names)

@@ -265,10 +265,10 @@ def test_full_fetch_exact_commands_and_headers(upstream: Upstream, tmp_path: Pat
     assert marker_path(ws.path).exists() and marker_path(ws.path).parent == ws.path.parent
     assert _git(ws.path, "status", "--porcelain", "--ignored=no") == ""
     # `git init` copied the executor's template, not the host's: git's layout without the
-    # sample hooks (and without the template's `.gitkeep` files).
+    # sample hooks (an empty `hooks/` for a step's own, no legacy `branches/`).
     dot_git = ws.path / ".git"
     assert (dot_git / "info" / "exclude").read_text().startswith("# git ls-files --others")
-    assert (dot_git / "description").is_file() and (dot_git / "branches").is_dir()
+    assert (dot_git / "description").is_file() and not (dot_git / "branches").exists()
     assert list((dot_git / "hooks").iterdir()) == []
     # Every request reached the upstream under /.executors/git with the proxy's headers.
     assert upstream.requests
