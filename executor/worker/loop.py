@@ -13,7 +13,10 @@ and what a job means. It drives a `Store` (the queue API client) and a `Handler`
   `Retry-After`.
 - Before each dequeue `admission()` may name a reason not to take work (disk pressure, a wedged
   engine; each keeps its own gauge): the loop then waits (`admission_interval`) and asks
-  again; the reason is logged once when it starts and once when it ends.
+  again; the reason is logged once when it starts and once when it ends. A clear verdict holds
+  for `admission_interval` while no job starts (an idle daemon polling every second asks once
+  per interval, not once per poll: the check runs in a thread, and that hop was a tenth of an
+  idle daemon's CPU); once a job has started, the next dequeue asks again.
 - Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. A failed
   heartbeat is retried sooner, backed off up to `heartbeat_backoff_cap` (Retry-After honoured
   up to the same bound), so that a frontend that answers again is heartbeated within the cap
@@ -143,6 +146,7 @@ class Worker:
         self.counts = {"completed": 0, "errored": 0, "failed": 0}
         self._admission = admission
         self.refused = ""  # why dequeuing is paused (disk pressure), "" when it is not
+        self._admitted_until = float("-inf")  # a clear admission verdict holds until then
         poll = max(options.poll_interval, 0.1)
         self._dequeue_backoff = Backoff(
             base=poll, cap=max(options.error_backoff_cap, poll), hint_cap=options.retry_after_cap
@@ -260,6 +264,7 @@ class Worker:
                 wake, job = (None if hinted else self._answering), None
             if job is not None:
                 got_job = self._start(job)
+                self._admitted_until = float("-inf")  # the job uses disk: ask again
             if not got_job:
                 self._slots.release()
                 await self._sleep(delay, wake=wake)
@@ -275,9 +280,11 @@ class Worker:
 
     async def _refusing(self) -> bool:
         """Whether admission refuses work now; logs each change once."""
-        if self._admission is None:
+        if self._admission is None or self._clock() < self._admitted_until:
             return False
         reason = await asyncio.to_thread(self._admission) or ""
+        if not reason:
+            self._admitted_until = self._clock() + self._opts.admission_interval
         if reason and not self.refused:
             log.warning("not dequeuing: " + reason)
         elif self.refused and not reason:
