@@ -8,15 +8,11 @@ and what a job means. It drives a `Store` (the queue API client) and a `Handler`
 - A failed dequeue (any `ApiError`) is backed off (`backoff.Backoff`: capped at
   `error_backoff_cap`, jittered, exponential; a `Retry-After` is a floor up to
   `retry_after_cap`), reset by the next answer. The first failure of a streak is one warning,
-  the rest are debug lines, and the recovery is one info line with the streak's length. An
-  answered heartbeat during such a streak ends the wait at once (the frontend is back), not a
-  `Retry-After`.
-- Before each dequeue `admission()` may name a reason not to take work (disk pressure, a wedged
-  engine; each keeps its own gauge): the loop then waits (`admission_interval`) and asks
-  again; the reason is logged once when it starts and once when it ends. A clear verdict holds
-  for `admission_interval` while no job starts (an idle daemon polling every second asks once
-  per interval, not once per poll: the check runs in a thread, and that hop was a tenth of an
-  idle daemon's CPU); once a job has started, the next dequeue asks again.
+  the rest are debug lines, the recovery one info line with the streak's length. An answered
+  heartbeat ends a streak's wait at once (the frontend is back), not a `Retry-After`.
+- Before a dequeue `admission()` may name a reason not to take work (disk pressure, a wedged
+  engine; each keeps its own gauge; a clear verdict holds `admission_interval` or until a job
+  starts): the loop then waits that long and asks again; the reason is logged once each way.
 - Heartbeat every `heartbeat_interval` for the whole life of the loop, even when idle. A failed
   heartbeat is retried sooner, backed off up to `heartbeat_backoff_cap` (Retry-After honoured
   up to the same bound), so that a frontend that answers again is heartbeated within the cap
@@ -114,11 +110,10 @@ class _Run:
     heartbeated: bool = True
 
     def cancel(self, reason: str) -> None:
-        if self.reason:
-            return
-        self.reason = reason
-        if self.inner is not None and not self.inner.done():
-            self.inner.cancel()
+        if not self.reason:
+            self.reason = reason
+            if self.inner is not None and not self.inner.done():
+                self.inner.cancel()
 
 
 class Worker:
@@ -146,7 +141,8 @@ class Worker:
         self.counts = {"completed": 0, "errored": 0, "failed": 0}
         self._admission = admission
         self.refused = ""  # why dequeuing is paused (disk pressure), "" when it is not
-        self._admitted_until = float("-inf")  # a clear admission verdict holds until then
+        # A clear admission verdict holds until then or a job starts (a check per poll: idle CPU).
+        self._admitted_until = float("-inf")
         poll = max(options.poll_interval, 0.1)
         self._dequeue_backoff = Backoff(
             base=poll, cap=max(options.error_backoff_cap, poll), hint_cap=options.retry_after_cap
@@ -264,7 +260,7 @@ class Worker:
                 wake, job = (None if hinted else self._answering), None
             if job is not None:
                 got_job = self._start(job)
-                self._admitted_until = float("-inf")  # the job uses disk: ask again
+                self._admitted_until = float("-inf")
             if not got_job:
                 self._slots.release()
                 await self._sleep(delay, wake=wake)
@@ -283,8 +279,7 @@ class Worker:
         if self._admission is None or self._clock() < self._admitted_until:
             return False
         reason = await asyncio.to_thread(self._admission) or ""
-        if not reason:
-            self._admitted_until = self._clock() + self._opts.admission_interval
+        self._admitted_until = self._clock() + (0.0 if reason else self._opts.admission_interval)
         if reason and not self.refused:
             log.warning("not dequeuing: " + reason)
         elif self.refused and not reason:
