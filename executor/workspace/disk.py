@@ -1,8 +1,9 @@
 """Disk-pressure admission: is there room on the workspace filesystem for another job?
 
-Checked before each dequeue (the worker's `admission` hook, run in a thread): free space and free
-inodes of the workspace root against `EXECUTOR_MIN_FREE_DISK` (ours; `5%` of the filesystem by
-default, or a size such as `2G`, `0` for no check). Below it the executor stops dequeuing, says
+Checked before a dequeue (the worker's `admission` hook, run in a thread; at most every 5 s while
+no job starts, and again before the dequeue after one): free space and free inodes of the
+workspace root against `EXECUTOR_MIN_FREE_DISK` (ours; `5%` of the filesystem by default, or a
+size such as `2G`, `0` for no check). Below it the executor stops dequeuing, says
 why once, and resumes by itself when space comes back; a full host then leaves its jobs queued
 for other executors instead of failing each one within a second.
 
