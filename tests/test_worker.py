@@ -221,3 +221,49 @@ def test_a_mark_that_raises_unexpectedly_still_frees_the_run() -> None:
     store = Broken([Job(id=1)])
     worker = _run(store, ScriptedHandler({1: None}), num_total_jobs=1)
     assert worker.counts.get("completed") == 1
+
+
+def test_a_clear_admission_verdict_holds_until_its_interval_or_a_job() -> None:
+    """Idle polls within `admission_interval` reuse the last clear verdict (no thread hop per
+    poll); the interval passing, or a job starting, makes the next dequeue ask again."""
+    now = [0.0]
+    asked: list[float] = []
+
+    class Counting(MemoryStore):
+        dequeues = 0
+
+        async def dequeue(self) -> Job | None:
+            self.dequeues += 1
+            return await super().dequeue()
+
+    def admission() -> str | None:
+        asked.append(now[0])
+        return None
+
+    store = Counting([])
+    options = WorkerOptions(**{**OPTS.__dict__, "admission_interval": 5.0})
+    worker = Worker(store, ScriptedHandler({}), options, clock=lambda: now[0], admission=admission)
+
+    async def polls(n: int) -> None:
+        target = store.dequeues + n
+        for _ in range(2000):
+            if store.dequeues >= target:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the loop stopped polling")
+
+    async def scenario() -> None:
+        run = asyncio.create_task(worker.run())
+        await polls(5)
+        assert asked == [0.0]  # five polls, one check
+        now[0] = 6.0
+        await polls(5)
+        assert asked == [0.0, 6.0]  # the interval passed: asked once more
+        store.queue.append(Job(id=1))
+        await polls(5)
+        assert store.marks == [(1, "completed", "")]
+        assert asked == [0.0, 6.0, 6.0]  # a job started: the next dequeue asked again
+        worker.drain()
+        await asyncio.wait_for(run, timeout=10)
+
+    asyncio.run(scenario())
